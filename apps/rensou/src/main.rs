@@ -1,0 +1,74 @@
+//! `rensou`: build datasets, train multimodal VAEs and run the number-sense study from one binary.
+//!
+//! This is the only crate that names a burn backend (see `backend.rs`). Plugins are linked with
+//! `use ... as _;` lines below: inventory only collects from linked crates.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+// Linking the plugin crates registers them (inventory collects only from linked crates).
+use rensou_cmnist as _;
+use rensou_oscn as _;
+
+mod data_cmd;
+mod progress;
+
+/// Multimodal deep generative models and the number-sense study.
+#[derive(Parser)]
+#[command(name = "rensou", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Build, inspect and preview paired datasets (HDF5).
+    #[command(subcommand)]
+    Data(data_cmd::DataCommand),
+    /// List the registered plugins (modalities).
+    List,
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Data(cmd) => data_cmd::run(cmd),
+        Command::List => list(),
+    }
+}
+
+fn list() -> anyhow::Result<()> {
+    let registry = rensou_core::registry::ModalityRegistry::collect()?;
+    println!("modalities:");
+    for p in registry.list() {
+        println!("  {:<10} {}", p.name, p.description);
+    }
+    Ok(())
+}
+
+/// The error and its causes on one line, skipping causes whose text the previous one already shows.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut msg = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if !msg.contains(&text) {
+            if !msg.is_empty() {
+                msg.push_str(": ");
+            }
+            msg.push_str(&text);
+        }
+    }
+    msg.replace('\n', " ")
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", one_line(&e));
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,75 @@
+//! Progress bars for the library's `Progress` reports.
+
+use std::sync::Mutex;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use rensou_core::progress::Progress;
+
+/// Draws one bar per stage on stderr (hidden when stderr is not a terminal).
+pub struct Bars {
+    bar: Mutex<Option<ProgressBar>>,
+}
+
+impl Bars {
+    pub fn new() -> Self {
+        Bars {
+            bar: Mutex::new(None),
+        }
+    }
+
+    fn with_bar(&self, f: impl FnOnce(&mut Option<ProgressBar>)) {
+        if let Ok(mut guard) = self.bar.lock() {
+            f(&mut guard);
+        }
+    }
+
+    /// Finishes the current bar.
+    pub fn finish(&self) {
+        self.with_bar(|b| {
+            if let Some(bar) = b.take() {
+                bar.finish_and_clear();
+            }
+        });
+    }
+}
+
+impl Progress for Bars {
+    fn stage(&self, name: &str, total: Option<u64>) {
+        self.with_bar(|b| {
+            if let Some(bar) = b.take() {
+                bar.finish_and_clear();
+            }
+            let bar = match total {
+                Some(n) => ProgressBar::new(n).with_style(
+                    ProgressStyle::with_template(
+                        "{msg:>16} [{bar:40}] {pos}/{len} ({per_sec}, ETA {eta})",
+                    )
+                    .unwrap_or_else(|_| ProgressStyle::default_bar())
+                    .progress_chars("=> "),
+                ),
+                None => ProgressBar::new_spinner().with_style(
+                    ProgressStyle::with_template("{msg:>16} {spinner} {pos} ({elapsed})")
+                        .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                ),
+            };
+            bar.set_draw_target(ProgressDrawTarget::stderr());
+            bar.set_message(name.to_owned());
+            *b = Some(bar);
+        });
+    }
+
+    fn advance(&self, n: u64) {
+        self.with_bar(|b| {
+            if let Some(bar) = b {
+                bar.inc(n);
+            }
+        });
+    }
+
+    fn message(&self, text: &str) {
+        self.with_bar(|b| match b {
+            Some(bar) => bar.println(text),
+            None => eprintln!("{text}"),
+        });
+    }
+}

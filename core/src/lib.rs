@@ -1,0 +1,26 @@
+#![doc = include_str!("../README.md")]
+#![warn(missing_docs)]
+
+pub mod build;
+pub mod dist;
+pub mod error;
+pub mod fsutil;
+pub mod mmvae;
+pub mod modality;
+pub mod nn;
+pub mod progress;
+pub mod registry;
+pub mod rng;
+pub mod store;
+pub mod vocab;
+
+pub use error::{Error, Result};
+pub use modality::{
+    ClassCounts, ItemRequest, ItemSet, LabelSpec, Likelihood, Modality, ModalityConfig,
+    ModalityPlugin, NetKind, SourceEnv, Split, Supply,
+};
+
+/// Re-exported so plugin crates can register themselves without depending on `inventory` directly.
+pub use inventory;
+/// Re-exported so plugin crates can use `#[rensou_core::typetag::serde]`.
+pub use typetag;

@@ -1,0 +1,340 @@
+//! Reading a paired dataset, with errors that say what is wrong with a file.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use hdf5::types::VarLenUnicode;
+
+use super::{hdf5_err, FORMAT_NAME, FORMAT_VERSION};
+use crate::modality::{ItemSet, LabelSpec, Split};
+use crate::{Error, Result};
+
+/// What a file says about one label of one modality.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LabelInfo {
+    /// The label's spec (name, description, value names).
+    pub spec: LabelSpec,
+}
+
+/// What a file says about one modality of one split.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ModalityInfo {
+    /// Modality name.
+    pub name: String,
+    /// Shape of one item.
+    pub item_shape: Vec<usize>,
+    /// Labels stored for it.
+    pub labels: Vec<LabelInfo>,
+}
+
+/// Counts and histograms of one split.
+#[derive(Clone, Debug)]
+pub struct SplitSummary {
+    /// The split.
+    pub split: Split,
+    /// Number of pairs.
+    pub pairs: usize,
+    /// Per modality: item shape and, per label, a histogram `value -> count`.
+    pub modalities: Vec<(ModalityInfo, BTreeMap<String, BTreeMap<i64, usize>>)>,
+}
+
+/// Everything `rensou data info` prints.
+#[derive(Clone, Debug)]
+pub struct Summary {
+    /// Root attributes: format version.
+    pub format_version: u64,
+    /// Seed used to build it.
+    pub seed: u64,
+    /// Generator config (TOML text).
+    pub config_toml: String,
+    /// Source lines.
+    pub provenance: String,
+    /// Writer version.
+    pub created_by: String,
+    /// Splits in storage order.
+    pub splits: Vec<SplitSummary>,
+}
+
+/// An open rensou dataset file.
+pub struct DatasetFile {
+    path: PathBuf,
+    file: hdf5::File,
+    modalities: Vec<String>,
+    splits: Vec<Split>,
+}
+
+fn read_str_attr(loc: &hdf5::Location, name: &str, path: &Path) -> Result<String> {
+    let attr = loc.attr(name).map_err(|_| Error::Format {
+        path: path.to_path_buf(),
+        message: format!("attribute `{name}` is missing on {}", loc.name()),
+    })?;
+    let v: VarLenUnicode = attr.read_scalar().map_err(|e| Error::Format {
+        path: path.to_path_buf(),
+        message: format!("attribute `{name}` is not a string: {e}"),
+    })?;
+    Ok(v.as_str().to_owned())
+}
+
+fn read_u64_attr(loc: &hdf5::Location, name: &str, path: &Path) -> Result<u64> {
+    let attr = loc.attr(name).map_err(|_| Error::Format {
+        path: path.to_path_buf(),
+        message: format!("attribute `{name}` is missing on {}", loc.name()),
+    })?;
+    attr.read_scalar::<u64>().map_err(|e| Error::Format {
+        path: path.to_path_buf(),
+        message: format!("attribute `{name}` is not an integer: {e}"),
+    })
+}
+
+impl DatasetFile {
+    /// Opens `path` and checks that it is a rensou dataset of a supported version.
+    pub fn open(path: &Path) -> Result<Self> {
+        let meta = std::fs::metadata(path).map_err(|e| Error::io("cannot open", path, e))?;
+        if !meta.is_file() {
+            return Err(Error::Format {
+                path: path.to_path_buf(),
+                message: "not a regular file".into(),
+            });
+        }
+        let file = hdf5::File::open(path).map_err(|e| Error::Format {
+            path: path.to_path_buf(),
+            message: format!("cannot be opened as HDF5 (not an HDF5 file, or truncated): {e}"),
+        })?;
+        let format = read_str_attr(&file, "format", path).map_err(|_| Error::Format {
+            path: path.to_path_buf(),
+            message: format!("it has no `format` attribute; expected an HDF5 file written by `rensou data build` (format `{FORMAT_NAME}`)"),
+        })?;
+        if format != FORMAT_NAME {
+            return Err(Error::Format {
+                path: path.to_path_buf(),
+                message: format!("its format is `{format}`, expected `{FORMAT_NAME}`"),
+            });
+        }
+        let version = read_u64_attr(&file, "format_version", path)?;
+        if version != u64::from(FORMAT_VERSION) {
+            return Err(Error::Format {
+                path: path.to_path_buf(),
+                message: format!(
+                    "format version {version} is not supported (this rensou reads version {FORMAT_VERSION})"
+                ),
+            });
+        }
+        let modalities: Vec<String> = read_str_attr(&file, "modalities", path)?
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect();
+        if modalities.is_empty() {
+            return Err(Error::Format {
+                path: path.to_path_buf(),
+                message: "it lists no modalities".into(),
+            });
+        }
+        let splits: Vec<Split> = Split::ALL
+            .into_iter()
+            .filter(|s| file.link_exists(s.as_str()))
+            .collect();
+        if splits.is_empty() {
+            return Err(Error::Format {
+                path: path.to_path_buf(),
+                message: "it has neither a `train` nor a `test` group".into(),
+            });
+        }
+        Ok(DatasetFile {
+            path: path.to_path_buf(),
+            file,
+            modalities,
+            splits,
+        })
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Modality names, in configured order.
+    pub fn modalities(&self) -> &[String] {
+        &self.modalities
+    }
+
+    /// Splits present in the file.
+    pub fn splits(&self) -> &[Split] {
+        &self.splits
+    }
+
+    /// The seed the dataset was built with.
+    pub fn seed(&self) -> Result<u64> {
+        read_u64_attr(&self.file, "seed", &self.path)
+    }
+
+    /// The generating configuration (TOML text).
+    pub fn config_toml(&self) -> Result<String> {
+        read_str_attr(&self.file, "config", &self.path)
+    }
+
+    fn missing(&self, what: &str) -> Error {
+        Error::Format {
+            path: self.path.clone(),
+            message: format!("`{what}` is missing"),
+        }
+    }
+
+    fn modality_group(&self, split: Split, modality: &str) -> Result<hdf5::Group> {
+        if !self.modalities.iter().any(|m| m == modality) {
+            return Err(Error::Data(format!(
+                "{} has no modality `{modality}` (it has: {})",
+                self.path.display(),
+                self.modalities.join(", ")
+            )));
+        }
+        let p = format!("/{}/{modality}", split.as_str());
+        self.file.group(&p).map_err(|_| self.missing(&p))
+    }
+
+    /// Item shape and label specs of `modality` in `split`, without reading the data.
+    pub fn modality_info(&self, split: Split, modality: &str) -> Result<ModalityInfo> {
+        let g = self.modality_group(split, modality)?;
+        let p = format!("/{}/{modality}/data", split.as_str());
+        let ds = g.dataset("data").map_err(|_| self.missing(&p))?;
+        let shape = ds.shape();
+        if shape.len() < 2 {
+            return Err(Error::Format {
+                path: self.path.clone(),
+                message: format!("`{p}` has shape {shape:?}; expected [N, item dims...]"),
+            });
+        }
+        let lp = format!("/{}/{modality}/labels", split.as_str());
+        let lg = g.group("labels").map_err(|_| self.missing(&lp))?;
+        let mut labels = Vec::new();
+        for name in lg.member_names().map_err(|e| hdf5_err(&self.path, e))? {
+            let ds = lg
+                .dataset(&name)
+                .map_err(|_| self.missing(&format!("{lp}/{name}")))?;
+            let description = read_str_attr(&ds, "description", &self.path)?;
+            let values_json = read_str_attr(&ds, "values", &self.path)?;
+            let raw: BTreeMap<String, String> =
+                serde_json::from_str(&values_json).map_err(|e| Error::Format {
+                    path: self.path.clone(),
+                    message: format!("`{lp}/{name}` has a bad `values` attribute: {e}"),
+                })?;
+            let mut values = BTreeMap::new();
+            for (k, v) in raw {
+                let k: i64 = k.parse().map_err(|_| Error::Format {
+                    path: self.path.clone(),
+                    message: format!("`{lp}/{name}` names a non-integer value `{k}`"),
+                })?;
+                values.insert(k, v);
+            }
+            labels.push(LabelInfo {
+                spec: LabelSpec {
+                    name,
+                    description,
+                    values,
+                },
+            });
+        }
+        Ok(ModalityInfo {
+            name: modality.to_owned(),
+            item_shape: shape[1..].to_vec(),
+            labels,
+        })
+    }
+
+    /// Number of pairs in `split`.
+    pub fn pairs(&self, split: Split) -> Result<usize> {
+        let g = self
+            .file
+            .group(split.as_str())
+            .map_err(|_| self.missing(split.as_str()))?;
+        Ok(read_u64_attr(&g, "pairs", &self.path)? as usize)
+    }
+
+    /// Reads only the labels of `modality` in `split` (no item data).
+    pub fn read_labels(&self, split: Split, modality: &str) -> Result<BTreeMap<String, Vec<i64>>> {
+        let info = self.modality_info(split, modality)?;
+        let g = self.modality_group(split, modality)?;
+        let n = self.pairs(split)?;
+        let mut labels = BTreeMap::new();
+        for l in &info.labels {
+            let p = format!("/{}/{modality}/labels/{}", split.as_str(), l.spec.name);
+            let ds = g
+                .dataset(&format!("labels/{}", l.spec.name))
+                .map_err(|_| self.missing(&p))?;
+            let values: Vec<i64> = ds.read_raw().map_err(|e| Error::Format {
+                path: self.path.clone(),
+                message: format!("cannot read `{p}` (damaged file?): {e}"),
+            })?;
+            if values.len() != n {
+                return Err(Error::Format {
+                    path: self.path.clone(),
+                    message: format!("`{p}` has {} rows, the split has {n} pairs", values.len()),
+                });
+            }
+            labels.insert(l.spec.name.clone(), values);
+        }
+        Ok(labels)
+    }
+
+    /// Reads all items and labels of `modality` in `split`.
+    pub fn read(&self, split: Split, modality: &str) -> Result<ItemSet> {
+        let info = self.modality_info(split, modality)?;
+        let g = self.modality_group(split, modality)?;
+        let p = format!("/{}/{modality}/data", split.as_str());
+        let ds = g.dataset("data").map_err(|_| self.missing(&p))?;
+        let data: Vec<u8> = ds.read_raw().map_err(|e| Error::Format {
+            path: self.path.clone(),
+            message: format!("cannot read `{p}` (damaged file?): {e}"),
+        })?;
+        let n = self.pairs(split)?;
+        let set = ItemSet {
+            shape: info.item_shape,
+            data,
+            labels: self.read_labels(split, modality)?,
+        };
+        if set.len() != n {
+            return Err(Error::Format {
+                path: self.path.clone(),
+                message: format!("`{p}` has {} rows, the split has {n} pairs", set.len()),
+            });
+        }
+        set.validate()?;
+        Ok(set)
+    }
+
+    /// Counts, shapes, label histograms and provenance, reading labels only.
+    pub fn summary(&self) -> Result<Summary> {
+        let mut splits = Vec::new();
+        for &split in &self.splits {
+            let mut modalities = Vec::new();
+            for m in &self.modalities {
+                let info = self.modality_info(split, m)?;
+                let hists = self
+                    .read_labels(split, m)?
+                    .into_iter()
+                    .map(|(name, values)| {
+                        let mut h = BTreeMap::new();
+                        for v in values {
+                            *h.entry(v).or_insert(0) += 1;
+                        }
+                        (name, h)
+                    })
+                    .collect();
+                modalities.push((info, hists));
+            }
+            splits.push(SplitSummary {
+                split,
+                pairs: self.pairs(split)?,
+                modalities,
+            });
+        }
+        Ok(Summary {
+            format_version: read_u64_attr(&self.file, "format_version", &self.path)?,
+            seed: self.seed()?,
+            config_toml: self.config_toml()?,
+            provenance: read_str_attr(&self.file, "provenance", &self.path)?,
+            created_by: read_str_attr(&self.file, "created_by", &self.path)?,
+            splits,
+        })
+    }
+}

@@ -1,0 +1,99 @@
+//! The crate's error type.
+
+/// What can go wrong while generating OSCN items (configuration problems are
+/// [`rensou_core::Error::Config`] instead).
+///
+/// Converted into [`rensou_core::Error::Modality`] with the name `oscn`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OscnError {
+    /// The free layout hit a dead end more often than `free_max_tries` allows.
+    #[error(
+        "could not place {number} objects in the free layout: every one of {tries} attempts \
+         left no room for the next object (raise `free_max_tries`, lower `max_number`, \
+         `object_size` or `free_min_gap`, or use a larger `image_size`)"
+    )]
+    Layout {
+        /// Objects that were to be placed.
+        number: u32,
+        /// Attempts made.
+        tries: u32,
+    },
+    /// A number outside the configured `min_number..=max_number` was requested.
+    #[error("number {number} is outside the configured range {min}..={max}")]
+    NumberOutOfRange {
+        /// The requested number.
+        number: i64,
+        /// Configured `min_number`.
+        min: u32,
+        /// Configured `max_number`.
+        max: u32,
+    },
+    /// A colour that is not in the configured `colours` was requested.
+    #[error("colour index {index} is not one of the configured colours ({configured})")]
+    ColourNotConfigured {
+        /// The requested colour label value.
+        index: i64,
+        /// The configured colours, comma separated.
+        configured: String,
+    },
+    /// A class request names a label OSCN cannot condition on.
+    #[error(
+        "cannot make items per class of label `{0}`: OSCN classes are keyed by `number` \
+         and/or `colour`"
+    )]
+    UnknownClassLabel(String),
+    /// A class request names a label twice.
+    #[error("class request names label `{0}` twice")]
+    DuplicateClassLabel(String),
+    /// A class key does not hold one value per class label.
+    #[error("class key {key:?} has {got} values, the request's labels {labels:?} need {want}")]
+    ClassKeyLength {
+        /// The key.
+        key: Vec<i64>,
+        /// Values in the key.
+        got: usize,
+        /// Values needed.
+        want: usize,
+        /// The request's label names.
+        labels: Vec<String>,
+    },
+    /// An object would not fit inside the image at the given position.
+    #[error(
+        "an object of size {size} at row {top}, column {left} does not fit in a \
+         {image_size}x{image_size} image"
+    )]
+    OutOfBounds {
+        /// Object size in pixels.
+        size: usize,
+        /// Top row of the object.
+        top: usize,
+        /// Left column of the object.
+        left: usize,
+        /// Image side in pixels.
+        image_size: usize,
+    },
+    /// An image buffer has the wrong length.
+    #[error("image buffer has {got} bytes, a {image_size}x{image_size} RGB image needs {want}")]
+    BufferSize {
+        /// Bytes given.
+        got: usize,
+        /// Bytes needed.
+        want: usize,
+        /// Image side in pixels.
+        image_size: usize,
+    },
+    /// The requested number of items does not fit in memory.
+    #[error("{items} items of {item_len} bytes overflow the address space")]
+    TooManyItems {
+        /// Items requested.
+        items: usize,
+        /// Bytes per item.
+        item_len: usize,
+    },
+}
+
+impl From<OscnError> for rensou_core::Error {
+    fn from(e: OscnError) -> Self {
+        rensou_core::Error::modality(crate::NAME, e)
+    }
+}
