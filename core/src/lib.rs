@@ -12,6 +12,7 @@ pub mod progress;
 pub mod registry;
 pub mod rng;
 pub mod store;
+pub mod train;
 pub mod vocab;
 
 pub use error::{Error, Result};

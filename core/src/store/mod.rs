@@ -6,6 +6,7 @@
 //! /                                   attrs: format = "rensou-dataset", format_version = 1,
 //!                                            seed, config (TOML), modalities, provenance, created_by
 //! /{split}                            attrs: pairs
+//! /{split}/{modality}                 attrs: labels (comma-separated label names)
 //! /{split}/{modality}/data            uint8 [N, *item_shape] (images: [N, H, W, C])
 //! /{split}/{modality}/labels/{name}   int64 [N]; attrs: description, values (JSON: value -> name)
 //! ```
@@ -15,7 +16,7 @@
 mod reader;
 mod writer;
 
-pub use reader::{DatasetFile, LabelInfo, ModalityInfo, SplitSummary, Summary};
+pub use reader::{DatasetFile, LabelHistograms, LabelInfo, ModalityInfo, SplitSummary, Summary};
 pub use writer::{write_dataset, DatasetContents, Provenance};
 
 /// Value of the root `format` attribute.

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use hdf5::types::VarLenUnicode;
 
-use super::{hdf5_err, FORMAT_NAME, FORMAT_VERSION};
+use super::{FORMAT_NAME, FORMAT_VERSION};
 use crate::modality::{ItemSet, LabelSpec, Split};
 use crate::{Error, Result};
 
@@ -27,6 +27,9 @@ pub struct ModalityInfo {
     pub labels: Vec<LabelInfo>,
 }
 
+/// Per label name, a histogram `value -> count`.
+pub type LabelHistograms = BTreeMap<String, BTreeMap<i64, usize>>;
+
 /// Counts and histograms of one split.
 #[derive(Clone, Debug)]
 pub struct SplitSummary {
@@ -35,7 +38,7 @@ pub struct SplitSummary {
     /// Number of pairs.
     pub pairs: usize,
     /// Per modality: item shape and, per label, a histogram `value -> count`.
-    pub modalities: Vec<(ModalityInfo, BTreeMap<String, BTreeMap<i64, usize>>)>,
+    pub modalities: Vec<(ModalityInfo, LabelHistograms)>,
 }
 
 /// Everything `rensou data info` prints.
@@ -207,7 +210,8 @@ impl DatasetFile {
         let lp = format!("/{}/{modality}/labels", split.as_str());
         let lg = g.group("labels").map_err(|_| self.missing(&lp))?;
         let mut labels = Vec::new();
-        for name in lg.member_names().map_err(|e| hdf5_err(&self.path, e))? {
+        let listed = read_str_attr(&g, "labels", &self.path)?;
+        for name in listed.split(',').filter(|s| !s.is_empty()).map(str::to_owned) {
             let ds = lg
                 .dataset(&name)
                 .map_err(|_| self.missing(&format!("{lp}/{name}")))?;

@@ -119,6 +119,8 @@ fn write_modality(
     path: &Path,
 ) -> Result<()> {
     let g = parent.create_group(name).map_err(|e| hdf5_err(path, e))?;
+    let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
+    str_attr(&g, "labels", &names.join(","), path)?;
     let n = set.len();
     let mut shape = vec![n];
     shape.extend_from_slice(&set.shape);

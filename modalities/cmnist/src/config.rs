@@ -25,8 +25,10 @@ pub struct CmnistConfig {
     /// Colours each digit is drawn in, once per colour (default red, green, blue, white).
     pub colours: Vec<Colour>,
     /// Use the first `train_limit` training digits whose label is in `digits` (default 30,000).
+    /// Applies to IDX files; the npm source is used whole.
     pub train_limit: usize,
     /// Use the first `test_limit` test digits whose label is in `digits` (default 1,000).
+    /// Applies to IDX files; the npm source is used whole.
     pub test_limit: usize,
     /// Share of each digit class the npm source puts in the test split (default 0.2); IDX files
     /// bring their own split and ignore it.

