@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use crate::modality::{ModalityConfig, ModalityPlugin};
+use crate::probe::{probe_type_name, ProbePlugin};
 use crate::{Error, Result};
 
 /// Name and description of a registered plugin, for listings.
@@ -38,35 +39,81 @@ where
     Ok(map)
 }
 
-/// The registered modality plugins, sorted by name.
-pub struct ModalityRegistry {
-    plugins: BTreeMap<&'static str, &'static ModalityPlugin>,
+/// A plugin registration record (modality or probe) as the registry sees it.
+pub trait PluginRecord: Sync + 'static {
+    /// What kind of plugin this is, for messages (`modality`, `probe`).
+    const KIND: &'static str;
+    /// Plugin name.
+    fn name(&self) -> &'static str;
+    /// One-line description.
+    fn description(&self) -> &'static str;
+    /// The typetag name its default config serialises with.
+    fn config_tag(&self) -> Result<String>;
 }
 
-impl ModalityRegistry {
-    /// Collects every linked modality plugin; fails on duplicate names.
+impl PluginRecord for ModalityPlugin {
+    const KIND: &'static str = "modality";
+    fn name(&self) -> &'static str {
+        self.name
+    }
+    fn description(&self) -> &'static str {
+        self.description
+    }
+    fn config_tag(&self) -> Result<String> {
+        config_type_name(&*(self.default_config)())
+    }
+}
+
+impl PluginRecord for ProbePlugin {
+    const KIND: &'static str = "probe";
+    fn name(&self) -> &'static str {
+        self.name
+    }
+    fn description(&self) -> &'static str {
+        self.description
+    }
+    fn config_tag(&self) -> Result<String> {
+        probe_type_name(&*(self.default_config)())
+    }
+}
+
+/// The registered plugins of one kind, sorted by name, duplicates rejected.
+pub struct Registry<T: PluginRecord> {
+    plugins: BTreeMap<&'static str, &'static T>,
+}
+
+/// The registered modality plugins.
+pub type ModalityRegistry = Registry<ModalityPlugin>;
+/// The registered probe plugins.
+pub type ProbeRegistry = Registry<ProbePlugin>;
+
+impl<T: PluginRecord + inventory::Collect> Registry<T> {
+    /// Collects every linked plugin of this kind; fails on duplicate names.
     pub fn collect() -> Result<Self> {
-        Ok(ModalityRegistry {
-            plugins: sorted_unique("modality", inventory::iter::<ModalityPlugin>, |p| p.name)?,
+        Ok(Registry {
+            plugins: sorted_unique(T::KIND, inventory::iter::<T>, |p| p.name())?,
         })
     }
+}
 
+impl<T: PluginRecord> Registry<T> {
     /// Plugins sorted by name.
     pub fn list(&self) -> Vec<PluginInfo> {
         self.plugins
             .values()
             .map(|p| PluginInfo {
-                name: p.name,
-                description: p.description,
+                name: p.name(),
+                description: p.description(),
             })
             .collect()
     }
 
     /// The plugin called `name`, or an error listing the known names.
-    pub fn get(&self, name: &str) -> Result<&'static ModalityPlugin> {
+    pub fn get(&self, name: &str) -> Result<&'static T> {
         self.plugins.get(name).copied().ok_or_else(|| {
             Error::Plugin(format!(
-                "unknown modality `{name}` (registered: {})",
+                "unknown {} `{name}` (registered: {})",
+                T::KIND,
                 self.names().join(", ")
             ))
         })
@@ -80,11 +127,12 @@ impl ModalityRegistry {
     /// Checks that every plugin's default config serialises with `type` equal to the plugin name.
     pub fn check_names(&self) -> Result<()> {
         for p in self.plugins.values() {
-            let tag = config_type_name(&*(p.default_config)())?;
-            if tag != p.name {
+            let tag = p.config_tag()?;
+            if tag != p.name() {
                 return Err(Error::Plugin(format!(
-                    "modality plugin `{}` has a config whose typetag name is `{tag}`",
-                    p.name
+                    "{} plugin `{}` has a config whose typetag name is `{tag}`",
+                    T::KIND,
+                    p.name()
                 )));
             }
         }

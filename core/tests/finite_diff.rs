@@ -15,14 +15,27 @@ use rensou_core::mmvae::{ObjectiveConfig, ObjectiveKind};
 #[test]
 fn exact_gradients_match_finite_differences() {
     let device = Default::default();
-    let f64_ok = burn::tensor::set_default_dtypes::<Autodiff<Flex>>(&device, DType::F64, DType::I64).is_ok();
+    let f64_ok =
+        burn::tensor::set_default_dtypes::<Autodiff<Flex>>(&device, DType::F64, DType::I64).is_ok();
     // f64: tight; f32 fallback: loose.
-    let (h, rtol, atol) = if f64_ok { (1e-6, 1e-5, 1e-7) } else { (1e-2, 5e-2, 5e-3) };
+    let (h, rtol, atol) = if f64_ok {
+        (1e-6, 1e-5, 1e-7)
+    } else {
+        (1e-2, 5e-2, 5e-3)
+    };
 
     assert!(f64_ok, "flex supports f64");
     for (posterior, prior, shapes) in [
-        (DistFamily::Normal, DistFamily::Laplace, vec![vec![4], vec![3]]),
-        (DistFamily::Laplace, DistFamily::Normal, vec![vec![4], vec![3]]),
+        (
+            DistFamily::Normal,
+            DistFamily::Laplace,
+            vec![vec![4], vec![3]],
+        ),
+        (
+            DistFamily::Laplace,
+            DistFamily::Normal,
+            vec![vec![4], vec![3]],
+        ),
         (DistFamily::Normal, DistFamily::Laplace, vec![vec![4]]),
     ] {
         let shapes: Vec<&[usize]> = shapes.iter().map(Vec::as_slice).collect();
@@ -33,11 +46,18 @@ fn exact_gradients_match_finite_differences() {
         config.prior.theta = 0.0;
         let mut model = config.init::<TestBackend>(&device).expect("model");
         // A non-uniform theta so its gradient is not trivially zero.
-        model.prior_theta =
-            burn::module::Param::from_tensor(tensor::<TestBackend, 2>(&[0.2, -0.1, 0.3], [1, 3], &device));
+        model.prior_theta = burn::module::Param::from_tensor(tensor::<TestBackend, 2>(
+            &[0.2, -0.1, 0.3],
+            [1, 3],
+            &device,
+        ));
         let (batch, k) = (2, 3);
         let mut xs = vec![
-            tensor::<TestBackend, 2>(&[0.1, 0.5, 0.9, 0.3, 0.7, 0.2, 0.4, 0.6], [batch, 4], &device),
+            tensor::<TestBackend, 2>(
+                &[0.1, 0.5, 0.9, 0.3, 0.7, 0.2, 0.4, 0.6],
+                [batch, 4],
+                &device,
+            ),
             tensor::<TestBackend, 2>(&[0.8, 0.25, 0.45, 0.15, 0.65, 0.35], [batch, 3], &device),
         ];
         xs.truncate(shapes.len());
@@ -49,14 +69,21 @@ fn exact_gradients_match_finite_differences() {
             assert_eq!(model.prior_theta.val().dtype(), DType::F64);
         }
 
-        for (kind, looser) in [(ObjectiveKind::Elbo, false), (ObjectiveKind::Iwae, false), (ObjectiveKind::Iwae, true)] {
+        for (kind, looser) in [
+            (ObjectiveKind::Elbo, false),
+            (ObjectiveKind::Iwae, false),
+            (ObjectiveKind::Iwae, true),
+        ] {
             let objective = ObjectiveConfig::new(kind, k).with_looser(looser);
             let (_, grads) = model
                 .loss_and_grads_with_noise(&xs, &objective, Some(noise.clone()))
                 .expect("grads");
             // Analytic gradients, flattened in the same visiting order as `params`.
             let mut analytic = Vec::with_capacity(params.len());
-            let mut collect = CollectGrads { grads: &grads, out: &mut analytic };
+            let mut collect = CollectGrads {
+                grads: &grads,
+                out: &mut analytic,
+            };
             model.visit(&mut collect);
             assert_eq!(analytic.len(), params.len());
 
@@ -79,7 +106,11 @@ fn exact_gradients_match_finite_differences() {
                 0
             };
             assert_close(
-                &format!("{posterior}/{prior} M={} {}", config.modalities.len(), objective.name()),
+                &format!(
+                    "{posterior}/{prior} M={} {}",
+                    config.modalities.len(),
+                    objective.name()
+                ),
                 &analytic[skip..],
                 &numeric[skip..],
                 rtol,
@@ -98,7 +129,9 @@ impl burn::module::ModuleVisitor<TestBackend> for CollectGrads<'_> {
     fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<TestBackend, D>>) {
         match self.grads.get::<Inner, D>(param.id) {
             Some(g) => self.out.extend(to_vec(g)),
-            None => self.out.extend(std::iter::repeat_n(0.0, param.val().shape().num_elements())),
+            None => self
+                .out
+                .extend(std::iter::repeat_n(0.0, param.val().shape().num_elements())),
         }
     }
 }

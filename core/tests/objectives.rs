@@ -35,12 +35,24 @@ fn values_and_gradients_match_pytorch() {
             let out = model
                 .objective_with_noise(&xs, &objective, Some(noise(case)))
                 .expect("objective runs");
-            assert_close(&format!("{what} per item"), &to_vec(out.value), &reference.per_item, 1e-4, 1e-5);
+            assert_close(
+                &format!("{what} per item"),
+                &to_vec(out.value),
+                &reference.per_item,
+                1e-4,
+                1e-5,
+            );
 
             let (loss, grads) = model
                 .loss_and_grads_with_noise(&xs, &objective, Some(noise(case)))
                 .expect("gradients");
-            assert_close(&format!("{what} loss"), &to_vec(loss), &[-reference.value], 1e-4, 1e-5);
+            assert_close(
+                &format!("{what} loss"),
+                &to_vec(loss),
+                &[-reference.value],
+                1e-4,
+                1e-5,
+            );
             let got = named_grads(&model, &grads);
             for (param, expected) in &reference.grads {
                 let scale = expected.iter().fold(0.0f64, |a, v| a.max(v.abs()));
@@ -67,11 +79,18 @@ fn dreg_and_dreg_reference_differ_on_encoders_only() {
             let mut encoder_differs = false;
             for (param, g) in &dreg.grads {
                 let r = &reference.grads[param];
-                let same = g.iter().zip(r).all(|(a, b)| (a - b).abs() <= 1e-12 + 1e-9 * b.abs());
+                let same = g
+                    .iter()
+                    .zip(r)
+                    .all(|(a, b)| (a - b).abs() <= 1e-12 + 1e-9 * b.abs());
                 if param.starts_with("enc") {
                     encoder_differs |= !same;
                 } else {
-                    assert!(same, "{}: {param} should not depend on the estimator", case.name);
+                    assert!(
+                        same,
+                        "{}: {param} should not depend on the estimator",
+                        case.name
+                    );
                 }
             }
             assert!(encoder_differs, "{}: encoders should differ", case.name);
@@ -104,14 +123,19 @@ fn single_modality_is_a_vae() {
             .expect("decode")
             .reshape([k, batch, 7]);
         let lik = Dist::normal(loc.clone(), loc.ones_like().mul_scalar(0.75));
-        let lpx = lik.log_prob(x.clone().unsqueeze_dim::<3>(0)).sum_dim(2).reshape([k, batch]);
+        let lpx = lik
+            .log_prob(x.clone().unsqueeze_dim::<3>(0))
+            .sum_dim(2)
+            .reshape([k, batch]);
         let p = model.prior();
         let kl = q.kl(&p).sum_dim(1).reshape([1, batch]);
         let elbo = lpx.clone().sub(kl).mean_dim(0).reshape([batch]);
         let lw = lpx
             .add(p.log_prob_samples(z.clone()).sum_dim(2).reshape([k, batch]))
             .sub(q.log_prob_samples(z).sum_dim(2).reshape([k, batch]));
-        let iwae = logsumexp(lw.clone(), 0).sub_scalar((k as f64).ln()).reshape([batch]);
+        let iwae = logsumexp(lw.clone(), 0)
+            .sub_scalar((k as f64).ln())
+            .reshape([batch]);
         let w = burn::tensor::activation::softmax(lw.clone(), 0);
         let dreg = w.mul(lw).sum_dim(0).reshape([batch]);
 
@@ -123,7 +147,11 @@ fn single_modality_is_a_vae() {
             ("dreg-reference-looser", dreg),
         ] {
             let out = model
-                .objective_with_noise(&[x.clone()], &objective_from_name(name, k), Some(vec![eps.clone()]))
+                .objective_with_noise(
+                    &[x.clone()],
+                    &objective_from_name(name, k),
+                    Some(vec![eps.clone()]),
+                )
                 .expect("objective");
             assert_close(
                 &format!("{posterior}/{prior} {name}"),
@@ -160,9 +188,18 @@ fn gradients_are_finite_for_every_objective_and_net() {
             assert!(to_vec(loss)[0].is_finite());
             let n_params = flatten(&model).len();
             let mut count = 0;
-            let mut check = GradCheck { grads: &grads, count: &mut count, n: 0 };
+            let mut check = GradCheck {
+                grads: &grads,
+                count: &mut count,
+                n: 0,
+            };
             model.visit(&mut check);
-            assert_eq!(check.n, n_params, "{}: every parameter has a gradient", objective.name());
+            assert_eq!(
+                check.n,
+                n_params,
+                "{}: every parameter has a gradient",
+                objective.name()
+            );
         }
     }
 }
@@ -175,10 +212,12 @@ struct GradCheck<'a> {
 
 impl burn::module::ModuleVisitor<TestBackend> for GradCheck<'_> {
     fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<TestBackend, D>>) {
-        let g = self
-            .grads
-            .get::<Inner, D>(param.id)
-            .unwrap_or_else(|| panic!("missing gradient for a parameter of shape {:?}", param.val().dims()));
+        let g = self.grads.get::<Inner, D>(param.id).unwrap_or_else(|| {
+            panic!(
+                "missing gradient for a parameter of shape {:?}",
+                param.val().dims()
+            )
+        });
         let values = to_vec(g);
         assert!(values.iter().all(|v| v.is_finite()), "non-finite gradient");
         self.n += values.len();
@@ -189,12 +228,16 @@ impl burn::module::ModuleVisitor<TestBackend> for GradCheck<'_> {
 #[test]
 fn fixed_prior_gets_no_gradient() {
     let device = Default::default();
-    let model = tiny_config(&[&[6], &[4]]).init::<TestBackend>(&device).expect("model");
+    let model = tiny_config(&[&[6], &[4]])
+        .init::<TestBackend>(&device)
+        .expect("model");
     let xs = vec![
         Tensor::<TestBackend, 2>::random([2, 6], Distribution::Default, &device),
         Tensor::<TestBackend, 2>::random([2, 4], Distribution::Default, &device),
     ];
-    let (_, grads) = model.loss_and_grads(&xs, &ObjectiveConfig::default()).expect("grads");
+    let (_, grads) = model
+        .loss_and_grads(&xs, &ObjectiveConfig::default())
+        .expect("grads");
     assert!(grads.get::<Inner, 2>(model.prior_theta.id).is_none());
 }
 
@@ -222,21 +265,30 @@ fn paper_shapes_mixed_nets_and_helpers() {
     assert_eq!(rec[0].dims(), [2, 3072]);
     assert_eq!(rec[1].dims(), [2, 2352]);
     let values = to_vec(rec[0].clone());
-    assert!(values.iter().all(|&v| (1e-6 - 1e-9..=1.0 - 1e-6 + 1e-9).contains(&v)));
+    assert!(values
+        .iter()
+        .all(|&v| (1e-6 - 1e-9..=1.0 - 1e-6 + 1e-9).contains(&v)));
     let z = model.sample_prior(5);
     assert_eq!(z.dims(), [5, 20]);
     assert_eq!(model.decode(1, z).expect("decode").dims(), [5, 2352]);
 
     let out = model
-        .objective(&[x0.clone(), x1.clone()], &ObjectiveConfig::new(ObjectiveKind::Dreg, 3))
+        .objective(
+            &[x0.clone(), x1.clone()],
+            &ObjectiveConfig::new(ObjectiveKind::Dreg, 3),
+        )
         .expect("objective");
     assert_eq!(out.value.dims(), [2]);
 
     // Errors on bad inputs, not panics.
     assert!(matches!(model.encode(2, x0.clone()), Err(Error::Data(_))));
     assert!(matches!(model.encode(1, x0.clone()), Err(Error::Data(_))));
-    assert!(model.objective(&[x0.clone()], &ObjectiveConfig::default()).is_err());
-    assert!(model.objective(&[x1, x0], &ObjectiveConfig::default()).is_err());
+    assert!(model
+        .objective(&[x0.clone()], &ObjectiveConfig::default())
+        .is_err());
+    assert!(model
+        .objective(&[x1, x0], &ObjectiveConfig::default())
+        .is_err());
 }
 
 #[test]
@@ -258,7 +310,10 @@ fn config_validation_names_the_field() {
 
     let mut c = good.clone();
     c.modalities[0].likelihood_scale = 0.0;
-    assert_eq!(field_of(c.validate()), "model.modalities[0].likelihood_scale");
+    assert_eq!(
+        field_of(c.validate()),
+        "model.modalities[0].likelihood_scale"
+    );
 
     let mut c = good.clone();
     c.modalities[0].weight = Some(f64::NAN);
@@ -275,10 +330,17 @@ fn config_validation_names_the_field() {
     assert_eq!(field_of(c.validate()), "model.modalities[0].net");
 
     assert_eq!(
-        field_of(ObjectiveConfig::new(ObjectiveKind::Elbo, 1).with_looser(true).validate()),
+        field_of(
+            ObjectiveConfig::new(ObjectiveKind::Elbo, 1)
+                .with_looser(true)
+                .validate()
+        ),
         "objective.looser"
     );
-    assert_eq!(field_of(ObjectiveConfig::new(ObjectiveKind::Iwae, 0).validate()), "objective.k");
+    assert_eq!(
+        field_of(ObjectiveConfig::new(ObjectiveKind::Iwae, 0).validate()),
+        "objective.k"
+    );
     assert!("dreg-reference".parse::<ObjectiveKind>().is_ok());
     assert!("dreg_reference".parse::<ObjectiveKind>().is_err());
 }
@@ -303,7 +365,8 @@ fn config_reads_from_toml() {
     config.validate().expect("valid");
     assert_eq!(config.modalities[1].likelihood_scale, 0.75);
     assert!(!config.prior.learnable);
-    let objective: ObjectiveConfig = toml::from_str("kind = \"dreg-reference\"\nlooser = true").expect("parses");
+    let objective: ObjectiveConfig =
+        toml::from_str("kind = \"dreg-reference\"\nlooser = true").expect("parses");
     assert_eq!(objective.k, 20);
     assert_eq!(objective.name(), "dreg-reference-looser");
 }
@@ -326,9 +389,14 @@ fn training_reduces_the_loss() {
     let mut optim = paper_adam().init();
     let mut model = model;
     for _ in 0..150 {
-        let (next, loss) =
-            train_step(model, &mut optim, &xs, &ObjectiveConfig::new(ObjectiveKind::Dreg, 8), 1e-2)
-                .expect("step");
+        let (next, loss) = train_step(
+            model,
+            &mut optim,
+            &xs,
+            &ObjectiveConfig::new(ObjectiveKind::Dreg, 8),
+            1e-2,
+        )
+        .expect("step");
         assert!(to_vec(loss)[0].is_finite());
         model = next;
     }
@@ -342,7 +410,8 @@ fn training_reduces_the_loss() {
 #[test]
 #[ignore]
 fn bench_paper_mmvae() {
-    let env = |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_owned());
+    let env =
+        |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_owned());
     let k: usize = env("RENSOU_BENCH_K", "20").parse().expect("k");
     let steps: usize = env("RENSOU_BENCH_STEPS", "10").parse().expect("steps");
     let m: usize = env("RENSOU_BENCH_M", "2").parse().expect("m");
@@ -353,7 +422,9 @@ fn bench_paper_mmvae() {
     ];
     let config = MmvaeConfig::new(modalities.into_iter().take(m).collect());
     let device = Default::default();
-    let result = rensou_core::mmvae::bench_train_steps::<TestBackend>(&config, 128, &objective, steps, 2, &device)
-        .expect("bench");
+    let result = rensou_core::mmvae::bench_train_steps::<TestBackend>(
+        &config, 128, &objective, steps, 2, &device,
+    )
+    .expect("bench");
     println!("{}", serde_json::to_string(&result).expect("json"));
 }

@@ -11,8 +11,11 @@ use clap::{Parser, Subcommand};
 use rensou_cmnist as _;
 use rensou_oscn as _;
 
+mod backend;
+mod bench_cmd;
 mod data_cmd;
 mod progress;
+mod train_cmd;
 
 /// Multimodal deep generative models and the number-sense study.
 #[derive(Parser)]
@@ -29,12 +32,19 @@ enum Command {
     Data(data_cmd::DataCommand),
     /// List the registered plugins (modalities).
     List,
+    /// Train an MMVAE (or, with one modality, a VAE) on a paired dataset.
+    Train(train_cmd::TrainArgs),
+    /// Benchmarks (training throughput, beside the PyTorch reference).
+    #[command(subcommand)]
+    Bench(bench_cmd::BenchCommand),
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Data(cmd) => data_cmd::run(cmd),
         Command::List => list(),
+        Command::Train(args) => train_cmd::run(args),
+        Command::Bench(cmd) => bench_cmd::run(cmd),
     }
 }
 

@@ -230,8 +230,7 @@ impl RunConfig {
 
     /// Reads and validates a resolved config file (`RUN/config.toml`).
     pub fn read(path: &Path) -> Result<Self> {
-        let text =
-            std::fs::read_to_string(path).map_err(|e| Error::io("cannot read", path, e))?;
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io("cannot read", path, e))?;
         Self::from_toml(&text, path)
     }
 
@@ -281,7 +280,10 @@ impl RunConfig {
                     Some(net) => net,
                     None => {
                         notes.push(choice.fallback_note(&m.name, &m.item_shape));
-                        NetConfig::Mlp(MlpNet::default())
+                        match current {
+                            NetConfig::Mlp(_) => current,
+                            _ => NetConfig::Mlp(MlpNet::default()),
+                        }
                     }
                 };
             }
@@ -423,7 +425,9 @@ impl NetChoice {
                     Some(net @ NetConfig::Conv2d(_)) => net.clone(),
                     _ => NetConfig::Conv2d(Conv2dNet::default()),
                 };
-                net.validate("net", item_shape, latent_dim).ok().map(|_| net)
+                net.validate("net", item_shape, latent_dim)
+                    .ok()
+                    .map(|_| net)
             }
         }
     }
@@ -472,13 +476,19 @@ impl<'de> Deserialize<'de> for NetSpec {
         impl<'de> Visitor<'de> for NetVisitor {
             type Value = NetSpec;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("\"mlp\", \"conv\" or a net table such as { type = \"mlp\", hidden = [400] }")
+                f.write_str(
+                    "\"mlp\", \"conv\" or a net table such as { type = \"mlp\", hidden = [400] }",
+                )
             }
             fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<NetSpec, E> {
                 v.parse().map(NetSpec::Choice).map_err(E::custom)
             }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> std::result::Result<NetSpec, A::Error> {
-                NetConfig::deserialize(de::value::MapAccessDeserializer::new(map)).map(NetSpec::Full)
+            fn visit_map<A: MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> std::result::Result<NetSpec, A::Error> {
+                NetConfig::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(NetSpec::Full)
             }
         }
         deserializer.deserialize_any(NetVisitor)
@@ -582,8 +592,7 @@ impl RunSpec {
 
     /// Reads a user's TOML file.
     pub fn read(path: &Path) -> Result<Self> {
-        let text =
-            std::fs::read_to_string(path).map_err(|e| Error::io("cannot read", path, e))?;
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io("cannot read", path, e))?;
         Self::from_toml(&text, path)
     }
 
@@ -591,14 +600,20 @@ impl RunSpec {
     /// with their item shapes, in file order. Returns the config and notes for the user.
     pub fn resolve(&self, available: &[(String, Vec<usize>)]) -> Result<(RunConfig, Vec<String>)> {
         let file = self.data.file.clone().ok_or_else(|| {
-            Error::config("data.file", "no dataset given (use --data FILE or [data] file)")
+            Error::config(
+                "data.file",
+                "no dataset given (use --data FILE or [data] file)",
+            )
         })?;
         let names: Vec<String> = match &self.data.modalities {
             Some(names) => names.clone(),
             None => available.iter().map(|(n, _)| n.clone()).collect(),
         };
         if names.is_empty() {
-            return Err(Error::config("data.modalities", "needs at least one modality"));
+            return Err(Error::config(
+                "data.modalities",
+                "needs at least one modality",
+            ));
         }
         let known = || {
             available
@@ -643,14 +658,14 @@ impl RunSpec {
             m.net = match own.and_then(|o| o.net.as_ref()) {
                 // An explicit per-modality net must fit; validation reports it if not.
                 Some(NetSpec::Full(net)) => net.clone(),
-                Some(NetSpec::Choice(choice)) => choice
-                    .net_for(&shape, latent_dim, None)
-                    .ok_or_else(|| {
+                Some(NetSpec::Choice(choice)) => {
+                    choice.net_for(&shape, latent_dim, None).ok_or_else(|| {
                         Error::config(
                             format!("model.modalities.{name}.net"),
                             format!("`{name}` items {shape:?} do not fit the {choice} net"),
                         )
-                    })?,
+                    })?
+                }
                 None => match &self.model.net {
                     None => NetConfig::default(),
                     Some(NetSpec::Choice(choice)) => {

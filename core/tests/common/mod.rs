@@ -54,12 +54,20 @@ pub struct Fixture {
 }
 
 pub fn load_fixture() -> Fixture {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/objectives.json");
-    let text = std::fs::read_to_string(path).expect("fixture present (run bench/objective_reference.py)");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/objectives.json"
+    );
+    let text =
+        std::fs::read_to_string(path).expect("fixture present (run bench/objective_reference.py)");
     serde_json::from_str(&text).expect("fixture parses")
 }
 
-pub fn tensor<B: Backend, const D: usize>(data: &[f64], shape: [usize; D], device: &B::Device) -> Tensor<B, D> {
+pub fn tensor<B: Backend, const D: usize>(
+    data: &[f64],
+    shape: [usize; D],
+    device: &B::Device,
+) -> Tensor<B, D> {
     let values: Vec<f32> = data.iter().map(|&v| v as f32).collect();
     Tensor::<B, D>::from_data(TensorData::new(values, shape), device)
 }
@@ -76,15 +84,24 @@ fn set_linear(lin: &mut Linear<TestBackend>, params: &BTreeMap<String, Stored>, 
     // PyTorch stores [out, in]; burn [in, out].
     let weight = tensor::<TestBackend, 2>(&w.data, [out, inp], &device).transpose();
     lin.weight = Param::from_tensor(weight);
-    lin.bias = Some(Param::from_tensor(tensor::<TestBackend, 1>(&b.data, [out], &device)));
+    lin.bias = Some(Param::from_tensor(tensor::<TestBackend, 1>(
+        &b.data,
+        [out],
+        &device,
+    )));
 }
 
 /// Builds the case's model and loads its weights.
 pub fn build_model(case: &Case) -> Model {
     let device = Default::default();
-    let mut model = case.config.init::<TestBackend>(&device).expect("valid config");
+    let mut model = case
+        .config
+        .init::<TestBackend>(&device)
+        .expect("valid config");
     for (m, enc) in model.encoders.iter_mut().enumerate() {
-        let AnyEncoder::Mlp(enc) = enc else { panic!("mlp expected") };
+        let AnyEncoder::Mlp(enc) = enc else {
+            panic!("mlp expected")
+        };
         for (i, lin) in enc.hidden.iter_mut().enumerate() {
             set_linear(lin, &case.params, &format!("enc{m}.hidden{i}"));
         }
@@ -92,7 +109,9 @@ pub fn build_model(case: &Case) -> Model {
         set_linear(&mut enc.scale, &case.params, &format!("enc{m}.scale"));
     }
     for (m, dec) in model.decoders.iter_mut().enumerate() {
-        let AnyDecoder::Mlp(dec) = dec else { panic!("mlp expected") };
+        let AnyDecoder::Mlp(dec) = dec else {
+            panic!("mlp expected")
+        };
         for (i, lin) in dec.hidden.iter_mut().enumerate() {
             set_linear(lin, &case.params, &format!("dec{m}.hidden{i}"));
         }
@@ -148,7 +167,9 @@ fn linear_grads(
 pub fn named_grads(model: &Model, grads: &GradientsParams) -> BTreeMap<String, Vec<f64>> {
     let mut out = BTreeMap::new();
     for (m, enc) in model.encoders.iter().enumerate() {
-        let AnyEncoder::Mlp(enc) = enc else { panic!("mlp expected") };
+        let AnyEncoder::Mlp(enc) = enc else {
+            panic!("mlp expected")
+        };
         for (i, lin) in enc.hidden.iter().enumerate() {
             linear_grads(lin, grads, &format!("enc{m}.hidden{i}"), &mut out);
         }
@@ -156,7 +177,9 @@ pub fn named_grads(model: &Model, grads: &GradientsParams) -> BTreeMap<String, V
         linear_grads(&enc.scale, grads, &format!("enc{m}.scale"), &mut out);
     }
     for (m, dec) in model.decoders.iter().enumerate() {
-        let AnyDecoder::Mlp(dec) = dec else { panic!("mlp expected") };
+        let AnyDecoder::Mlp(dec) = dec else {
+            panic!("mlp expected")
+        };
         for (i, lin) in dec.hidden.iter().enumerate() {
             linear_grads(lin, grads, &format!("dec{m}.hidden{i}"), &mut out);
         }
@@ -188,7 +211,11 @@ pub struct Perturb {
 
 impl Perturb {
     pub fn new(index: usize, delta: f64) -> Self {
-        Perturb { index, delta, seen: 0 }
+        Perturb {
+            index,
+            delta,
+            seen: 0,
+        }
     }
 }
 
@@ -203,10 +230,7 @@ impl<B: Backend> ModuleMapper<B> for Perturb {
             let dtype = tensor.dtype();
             let mut values: Vec<f64> = tensor.into_data().iter::<f64>().collect();
             values[local] += self.delta;
-            Tensor::<B, D>::from_data(
-                TensorData::new(values, shape).convert_dtype(dtype),
-                &device,
-            )
+            Tensor::<B, D>::from_data(TensorData::new(values, shape).convert_dtype(dtype), &device)
         } else {
             tensor
         };

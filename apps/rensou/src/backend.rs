@@ -1,0 +1,51 @@
+//! The burn backend the binary runs on: the only place in rensou that names one.
+//!
+//! - default (`flex` feature): burn-flex, the portable CPU backend (rayon threads);
+//! - `--features cuda`: burn-cuda on GPU 0, preferred when both features are on.
+//!
+//! Training wraps the backend in [`burn::backend::Autodiff`].
+
+#[cfg(not(any(feature = "flex", feature = "cuda")))]
+compile_error!("enable a backend feature: `flex` (CPU, default) or `cuda`");
+
+/// The inner (non-autodiff) backend.
+#[cfg(feature = "cuda")]
+pub type Inner = burn_cuda::Cuda;
+/// The inner (non-autodiff) backend.
+#[cfg(all(feature = "flex", not(feature = "cuda")))]
+pub type Inner = burn_flex::Flex;
+
+/// The training backend.
+pub type Train = burn::backend::Autodiff<Inner>;
+
+/// The device type of both backends.
+pub type Device = <Inner as burn::tensor::backend::BackendTypes>::Device;
+
+/// Whether the backend runs on a GPU (loss read-backs are then batched).
+pub const IS_GPU: bool = cfg!(feature = "cuda");
+
+/// Steps between loss read-backs (each one is a host synchronisation on a GPU).
+pub const CHECK_EVERY: usize = if IS_GPU { 50 } else { 1 };
+
+/// The device to run on.
+pub fn device() -> Device {
+    Device::default()
+}
+
+/// CPU threads the CPU backend uses (rayon's default: one per core).
+pub fn cpu_threads() -> usize {
+    std::thread::available_parallelism()
+        .map(std::num::NonZeroUsize::get)
+        .unwrap_or(1)
+}
+
+/// One line naming the backend and device, e.g. `flex (CPU, 2 threads) on Cpu`.
+pub fn describe(device: &Device) -> String {
+    use burn::tensor::backend::Backend;
+    let name = <Inner as Backend>::name(device);
+    if IS_GPU {
+        format!("{name} (GPU) on {device:?}")
+    } else {
+        format!("{name} (CPU, {} threads) on {device:?}", cpu_threads())
+    }
+}

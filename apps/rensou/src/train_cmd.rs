@@ -1,0 +1,261 @@
+//! `rensou train`: train an MMVAE (or, with one modality, a VAE) on a paired dataset.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use clap::Args;
+use std::io::IsTerminal;
+
+use rensou_core::mmvae::ObjectiveKind;
+use rensou_core::progress::Progress;
+use rensou_core::train::{
+    self, dataset_modalities, NetChoice, Overrides, RunConfig, RunSpec, TrainOptions,
+    RUN_CONFIG_FILE,
+};
+
+use crate::backend;
+use crate::progress::Bars;
+
+/// Bars on a terminal; plain lines on stderr otherwise, so logs keep the per-epoch summaries
+/// (a hidden bar swallows its messages).
+struct TrainProgress {
+    bars: Bars,
+    terminal: bool,
+}
+
+impl Progress for TrainProgress {
+    fn stage(&self, name: &str, total: Option<u64>) {
+        self.bars.stage(name, total);
+    }
+    fn advance(&self, n: u64) {
+        self.bars.advance(n);
+    }
+    fn message(&self, text: &str) {
+        if self.terminal {
+            self.bars.message(text);
+        } else {
+            eprintln!("{text}");
+        }
+    }
+}
+
+/// Arguments of `rensou train`. Flags override the config file.
+#[derive(Args, Clone)]
+pub struct TrainArgs {
+    /// The dataset (HDF5 from `rensou data build`); overrides `[data] file`.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Comma-separated modalities to train on (one modality: a single-modality VAE); default:
+    /// the config's, else every modality of the file.
+    #[arg(long, value_delimiter = ',')]
+    pub modalities: Option<Vec<String>>,
+    /// The run directory (config.toml, metrics.jsonl, grids/, checkpoints/).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Run config (TOML: [data], [model], [training]); see the README.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Continue the run in --out from its last complete checkpoint (only --epochs and --data
+    /// may change).
+    #[arg(long)]
+    pub resume: bool,
+    /// Number of epochs (50).
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Seed (0).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Samples per modality K (20).
+    #[arg(long)]
+    pub k: Option<usize>,
+    /// Objective: elbo, iwae, dreg, dreg-reference (dreg).
+    #[arg(long)]
+    pub objective: Option<ObjectiveKind>,
+    /// Use the looser variant of the objective.
+    #[arg(long)]
+    pub looser: bool,
+    /// Pairs per step (128).
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Adam learning rate (1e-3).
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// Train on a seeded random subset of this many pairs.
+    #[arg(long)]
+    pub max_train_pairs: Option<usize>,
+    /// Evaluate on a seeded random subset of this many test pairs.
+    #[arg(long)]
+    pub max_test_pairs: Option<usize>,
+    /// Write a grid every N epochs (1; 0: only at the end).
+    #[arg(long)]
+    pub grid_every: Option<usize>,
+    /// Every modality's net: mlp, or conv (where the items allow it, e.g. 32x32 images; others
+    /// keep an MLP).
+    #[arg(long)]
+    pub net: Option<NetChoice>,
+}
+
+impl TrainArgs {
+    fn overrides(&self) -> Overrides {
+        Overrides {
+            data: self.data.clone(),
+            epochs: self.epochs,
+            seed: self.seed,
+            k: self.k,
+            objective: self.objective,
+            looser: self.looser.then_some(true),
+            batch_size: self.batch_size,
+            lr: self.lr,
+            max_train_pairs: self.max_train_pairs,
+            max_test_pairs: self.max_test_pairs,
+            grid_every: self.grid_every,
+            net: self.net,
+        }
+    }
+}
+
+/// Resolves a new run's config: the file (or defaults), `--data`/`--modalities`, the data
+/// file's item shapes, then the other flags.
+fn new_config(args: &TrainArgs) -> anyhow::Result<(RunConfig, Vec<String>)> {
+    let mut spec = match &args.config {
+        Some(path) => RunSpec::read(path)?,
+        None => RunSpec::default(),
+    };
+    if let Some(data) = &args.data {
+        spec.data.file = Some(data.clone());
+    }
+    if let Some(m) = &args.modalities {
+        spec.data.modalities = Some(m.clone());
+    }
+    let Some(file) = spec.data.file.clone() else {
+        bail!("no dataset given: pass --data FILE (or set [data] file in --config)");
+    };
+    let available = dataset_modalities(&file)?;
+    let (mut config, mut notes) = spec.resolve(&available)?;
+    notes.extend(config.apply(&args.overrides()));
+    config.validate()?;
+    Ok((config, notes))
+}
+
+/// A resumed run's config: the stored one with the flags applied; anything but `--epochs` and
+/// `--data` must agree with the run.
+fn resumed_config(args: &TrainArgs) -> anyhow::Result<(RunConfig, Vec<String>)> {
+    let stored_path = args.out.join(RUN_CONFIG_FILE);
+    if !stored_path.is_file() {
+        bail!(
+            "nothing to resume in {}: it has no {RUN_CONFIG_FILE} (start a new run without --resume)",
+            args.out.display()
+        );
+    }
+    let stored = RunConfig::read(&stored_path)?;
+    let (config, notes) = if args.config.is_some() {
+        let (mut c, n) = new_config(&TrainArgs {
+            data: Some(
+                args.data
+                    .clone()
+                    .unwrap_or_else(|| stored.data.file.clone()),
+            ),
+            ..args.clone()
+        })?;
+        if args.epochs.is_none() {
+            c.training.epochs = stored.training.epochs;
+        }
+        (c, n)
+    } else {
+        let mut c = stored.clone();
+        let n = c.apply(&args.overrides());
+        if let Some(m) = &args.modalities {
+            if m != &stored.data.modalities {
+                bail!(
+                    "cannot resume {} with --modalities {}: the run trains on {}",
+                    args.out.display(),
+                    m.join(","),
+                    stored.data.modalities.join(",")
+                );
+            }
+        }
+        c.validate()?;
+        (c, n)
+    };
+    if let Some(field) = config.resume_conflict(&stored) {
+        bail!(
+            "cannot resume {} with a different config: {field}; a resumed run may only change \
+             --epochs and --data",
+            args.out.display()
+        );
+    }
+    Ok((config, notes))
+}
+
+/// Runs `rensou train`.
+pub fn run(args: TrainArgs) -> anyhow::Result<()> {
+    let (config, notes) = if args.resume {
+        resumed_config(&args)?
+    } else {
+        new_config(&args)?
+    };
+    let device = backend::device();
+    let bars = TrainProgress {
+        bars: Bars::new(),
+        terminal: std::io::stderr().is_terminal(),
+    };
+    let t = &config.training;
+    eprintln!("backend: {}", backend::describe(&device));
+    eprintln!(
+        "training {} on {} ({}): {} epochs, batch {}, {} K={}, lr {}, seed {}",
+        if config.model.modalities.len() > 1 {
+            "an MMVAE"
+        } else {
+            "a VAE"
+        },
+        config.data.modalities.join(","),
+        config
+            .model
+            .modalities
+            .iter()
+            .map(|m| format!("{}: {}", m.name, m.net.kind_name()))
+            .collect::<Vec<_>>()
+            .join(", "),
+        t.epochs,
+        t.batch_size,
+        config.objective().name(),
+        t.k,
+        t.lr,
+        t.seed
+    );
+    for note in &notes {
+        eprintln!("note: {note}");
+    }
+    let options = TrainOptions {
+        resume: args.resume,
+        check_every: backend::CHECK_EVERY,
+        progress: &bars,
+    };
+    let outcome = train::train::<backend::Train>(&config, &args.out, &device, &options);
+    bars.bars.finish();
+    let outcome = outcome.with_context(|| format!("training {}", args.out.display()))?;
+    if let Some(last) = outcome.metrics.last() {
+        eprintln!(
+            "done: {} epochs in {}; last epoch: train loss {:.2}, test loss {:.2}",
+            last.epoch,
+            args.out.display(),
+            last.train_loss,
+            last.test_loss
+        );
+    }
+    Ok(())
+}
+
+/// Short name of a net config, for messages.
+trait KindName {
+    fn kind_name(&self) -> &'static str;
+}
+
+impl KindName for rensou_core::nn::NetConfig {
+    fn kind_name(&self) -> &'static str {
+        match self {
+            rensou_core::nn::NetConfig::Mlp(_) => "mlp",
+            rensou_core::nn::NetConfig::Conv2d(_) => "conv",
+        }
+    }
+}

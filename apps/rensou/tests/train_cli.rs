@@ -1,0 +1,408 @@
+//! `rensou train` and `rensou bench train` end to end on a tiny synthetic dataset.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use rensou_core::modality::{ItemSet, LabelSpec, Split};
+use rensou_core::store::{write_dataset, DatasetContents, Provenance};
+
+fn rensou(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rensou"))
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("run rensou")
+}
+
+fn ok(out: &Output) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "rensou failed: {stderr}");
+    format!("{}{stderr}", String::from_utf8_lossy(&out.stdout))
+}
+
+/// Non-zero exit, no panic, and (for our own errors) exactly one line on stderr.
+fn fails(out: &Output) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "rensou should fail: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let lines: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error")).collect();
+    assert_eq!(lines.len(), 1, "one error line expected: {stderr}");
+    stderr
+}
+
+/// Modalities `a` and `b`, items [8, 8, 3], `number` 1..9; 90 train and 27 test pairs.
+fn write_tiny(dir: &Path) -> PathBuf {
+    let path = dir.join("tiny.h5");
+    let shape = vec![8, 8, 3];
+    let mut contents = DatasetContents {
+        modalities: vec!["a".into(), "b".into()],
+        provenance: Provenance {
+            seed: 0,
+            config_toml: String::new(),
+            sources: vec!["a: synthetic".into(), "b: synthetic".into()],
+        },
+        ..Default::default()
+    };
+    for (split, pairs) in [(Split::Train, 90), (Split::Test, 27)] {
+        let mut sets = BTreeMap::new();
+        for (m, salt) in [("a", 3usize), ("b", 11)] {
+            contents
+                .label_specs
+                .insert(m.into(), vec![LabelSpec::numeric("number", "how many")]);
+            let mut set = ItemSet::new(shape.clone(), &["number"]);
+            for i in 0..pairs {
+                let n = i % 9 + 1;
+                let item: Vec<u8> = (0..8 * 8 * 3)
+                    .map(|p| {
+                        if p / 3 < n * 7 {
+                            230
+                        } else {
+                            ((p * salt + i) % 30) as u8
+                        }
+                    })
+                    .collect();
+                set.push(&item, &[("number", n as i64)]).expect("push");
+            }
+            sets.insert(m.to_string(), set);
+        }
+        contents.splits.insert(split, sets);
+    }
+    write_dataset(&path, &contents).expect("write dataset");
+    path
+}
+
+/// A run config with tiny nets.
+fn write_config(dir: &Path) -> PathBuf {
+    let path = dir.join("tiny.toml");
+    std::fs::write(
+        &path,
+        "[model]\nlatent_dim = 4\nnet = { type = \"mlp\", hidden = [16] }\n\n\
+         [training]\nbatch_size = 32\nk = 2\nseed = 3\n",
+    )
+    .expect("write config");
+    path
+}
+
+fn metrics_epochs(run: &Path) -> Vec<u64> {
+    let text = std::fs::read_to_string(run.join("metrics.jsonl")).expect("metrics.jsonl");
+    text.lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("JSON line");
+            assert!(v["train_loss"].as_f64().is_some_and(f64::is_finite), "{l}");
+            assert!(v["test_loss"].as_f64().is_some_and(f64::is_finite), "{l}");
+            assert!(v["samples_per_s"].as_f64().is_some_and(|s| s > 0.0), "{l}");
+            v["epoch"].as_u64().expect("epoch")
+        })
+        .collect()
+}
+
+const TINY: &[&str] = &[
+    "--data",
+    "tiny.h5",
+    "--config",
+    "tiny.toml",
+    "--modalities",
+    "a,b",
+];
+
+fn args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+    let mut v: Vec<&str> = vec!["train"];
+    v.extend_from_slice(TINY);
+    v.extend_from_slice(extra);
+    v
+}
+
+#[test]
+fn train_writes_the_run_directory_and_resumes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_tiny(dir.path());
+    write_config(dir.path());
+    let out = ok(&rensou(
+        dir.path(),
+        &args(&["--out", "run", "--epochs", "2", "--grid-every", "1"]),
+    ));
+    assert!(
+        out.contains("backend: flex") || out.contains("backend: cuda"),
+        "{out}"
+    );
+    assert!(out.contains("epoch 2/2"), "per-epoch lines in logs: {out}");
+    let run = dir.path().join("run");
+    assert_eq!(metrics_epochs(&run), vec![1, 2]);
+    for f in [
+        "config.toml",
+        "grids/epoch-001.png",
+        "grids/epoch-002.png",
+        "checkpoints/epoch-002/model.mpk",
+        "checkpoints/epoch-002/optimizer.mpk",
+        "checkpoints/epoch-002/state.json",
+    ] {
+        assert!(run.join(f).is_file(), "{f} missing");
+    }
+    assert!(!run.join("checkpoints/epoch-001").exists());
+    let config = std::fs::read_to_string(run.join("config.toml")).expect("config.toml");
+    assert!(
+        config.contains("hidden = [16]") && config.contains("epochs = 2"),
+        "{config}"
+    );
+
+    // Same directory without --resume: refused.
+    let e = fails(&rensou(
+        dir.path(),
+        &args(&["--out", "run", "--epochs", "2"]),
+    ));
+    assert!(e.contains("not empty") && e.contains("--resume"), "{e}");
+    // Resume with a different K: refused, naming the field.
+    let e = fails(&rensou(
+        dir.path(),
+        &["train", "--out", "run", "--resume", "--k", "3"],
+    ));
+    assert!(e.contains("training.k"), "{e}");
+    // Resume to 3 epochs: one more line, no repeats.
+    ok(&rensou(
+        dir.path(),
+        &["train", "--out", "run", "--resume", "--epochs", "3"],
+    ));
+    assert_eq!(metrics_epochs(&run), vec![1, 2, 3]);
+    assert!(run.join("checkpoints/epoch-003/state.json").is_file());
+    assert!(run.join("grids/epoch-003.png").is_file());
+}
+
+#[test]
+fn killed_run_resumes_from_its_last_complete_epoch() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_tiny(dir.path());
+    write_config(dir.path());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rensou"))
+        .current_dir(dir.path())
+        .args(args(&[
+            "--out",
+            "run",
+            "--epochs",
+            "100000",
+            "--grid-every",
+            "0",
+        ]))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn rensou");
+    let run = dir.path().join("run");
+    let start = Instant::now();
+    let reached = loop {
+        let done = std::fs::read_dir(run.join("checkpoints"))
+            .map(|d| {
+                d.flatten()
+                    .any(|e| e.file_name().to_string_lossy().as_ref() >= "epoch-003")
+            })
+            .unwrap_or(false);
+        if done {
+            break true;
+        }
+        if start.elapsed() > Duration::from_secs(120) {
+            break false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    child.kill().expect("SIGKILL"); // SIGKILL on Unix: no chance to clean up
+    let _ = child.wait();
+    assert!(reached, "no checkpoint within two minutes");
+
+    let latest = std::fs::read_dir(run.join("checkpoints"))
+        .expect("checkpoints")
+        .flatten()
+        .filter_map(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .strip_prefix("epoch-")
+                .and_then(|n| n.parse::<u64>().ok())
+        })
+        .max()
+        .expect("a checkpoint");
+    let target = (latest + 2).to_string();
+    ok(&rensou(
+        dir.path(),
+        &["train", "--out", "run", "--resume", "--epochs", &target],
+    ));
+    let epochs = metrics_epochs(&run);
+    assert_eq!(epochs, (1..=latest + 2).collect::<Vec<_>>());
+    let names: Vec<String> = std::fs::read_dir(run.join("checkpoints"))
+        .expect("checkpoints")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, vec![format!("epoch-{:03}", latest + 2)]);
+}
+
+#[test]
+fn single_modality_vae() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_tiny(dir.path());
+    write_config(dir.path());
+    let out = ok(&rensou(
+        dir.path(),
+        &[
+            "train",
+            "--data",
+            "tiny.h5",
+            "--config",
+            "tiny.toml",
+            "--modalities",
+            "b",
+            "--out",
+            "vae",
+            "--epochs",
+            "1",
+            "--objective",
+            "iwae",
+            "--looser",
+        ],
+    ));
+    assert!(out.contains("a VAE"), "{out}");
+    let config = std::fs::read_to_string(dir.path().join("vae/config.toml")).expect("config");
+    assert!(config.contains("family = \"normal\""), "{config}");
+    assert!(config.contains("looser = true"), "{config}");
+    assert_eq!(metrics_epochs(&dir.path().join("vae")), vec![1]);
+}
+
+#[test]
+fn bad_arguments_give_one_line_errors() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_tiny(dir.path());
+    write_config(dir.path());
+    let d = dir.path();
+    let e = fails(&rensou(d, &["train", "--out", "r1"]));
+    assert!(e.contains("--data"), "{e}");
+    let e = fails(&rensou(
+        d,
+        &["train", "--data", "missing.h5", "--out", "r1"],
+    ));
+    assert!(e.contains("missing.h5"), "{e}");
+    let e = fails(&rensou(
+        d,
+        &args(&["--out", "r1", "--modalities", "a,nope"]),
+    ));
+    assert!(e.contains("nope"), "{e}");
+    let e = fails(&rensou(d, &args(&["--out", "r1", "--epochs", "0"])));
+    assert!(e.contains("training.epochs"), "{e}");
+    let e = fails(&rensou(d, &args(&["--out", "r1", "--batch-size", "0"])));
+    assert!(e.contains("training.batch_size"), "{e}");
+    let e = fails(&rensou(d, &args(&["--out", "r1", "--lr=-1"])));
+    assert!(e.contains("training.lr"), "{e}");
+    let e = fails(&rensou(d, &["train", "--out", "nothing", "--resume"]));
+    assert!(e.contains("nothing to resume"), "{e}");
+    std::fs::write(d.join("bad.toml"), "[training]\nepochz = 3\n").expect("write");
+    let e = fails(&rensou(
+        d,
+        &[
+            "train", "--data", "tiny.h5", "--config", "bad.toml", "--out", "r1",
+        ],
+    ));
+    assert!(e.contains("bad.toml") && e.contains("epochz"), "{e}");
+    // `--net conv` where no modality can take it is fine (a note), but asking for a conv net
+    // for a modality by name in the config when it cannot work is an error.
+    std::fs::write(
+        d.join("conv.toml"),
+        "[model]\nlatent_dim = 4\n[[model.modalities]]\nname = \"a\"\n\
+         net = { type = \"conv2d\", channels = [4, 8, 16, 32] }\n",
+    )
+    .expect("write");
+    let e = fails(&rensou(
+        d,
+        &[
+            "train",
+            "--data",
+            "tiny.h5",
+            "--config",
+            "conv.toml",
+            "--out",
+            "r1",
+        ],
+    ));
+    assert!(e.contains("model.modalities"), "{e}");
+    // Clap rejects unknown values before we run (exit code 2, usage on stderr).
+    let out = rensou(d, &args(&["--out", "r1", "--objective", "vae"]));
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("vae"));
+    assert!(!d.join("r1").exists(), "failed runs leave no directory");
+}
+
+#[test]
+fn bench_train_prints_json_and_compares_with_torch() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = rensou(
+        dir.path(),
+        &[
+            "bench",
+            "train",
+            "--k",
+            "2",
+            "--batch",
+            "4",
+            "--steps",
+            "1",
+            "--warmup",
+            "0",
+            "--modalities",
+            "1,2",
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    assert_eq!(lines.len(), 2);
+    for l in &lines {
+        assert!(l["samples_per_s"].as_f64().is_some_and(|s| s > 0.0), "{l}");
+        assert_eq!(l["k"], 2);
+    }
+    assert_eq!(lines[0]["model"], "vae-mlp");
+    assert_eq!(lines[1]["model"], "mmvae-mlp");
+
+    // A stand-in for the PyTorch reference: the same flags in, one JSON line out.
+    if Command::new("python3").arg("--version").output().is_err() {
+        return;
+    }
+    let fake = dir.path().join("torch_reference.py");
+    std::fs::write(
+        &fake,
+        "import json, sys\nargs = sys.argv[1:]\nassert '--k' in args and '--threads' in args\n\
+         print('warming up')\nprint(json.dumps({'samples_per_s': 2.0, 'k': int(args[args.index('--k') + 1])}))\n",
+    )
+    .expect("write fake");
+    let out = rensou(
+        dir.path(),
+        &[
+            "bench",
+            "train",
+            "--k",
+            "2",
+            "--batch",
+            "4",
+            "--steps",
+            "1",
+            "--warmup",
+            "0",
+            "--torch",
+            "torch_reference.py",
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON line");
+    assert_eq!(line["torch"]["k"], 2);
+    let ratio = line["ratio_vs_torch"].as_f64().expect("ratio");
+    let sps = line["samples_per_s"].as_f64().expect("sps");
+    assert!((ratio - sps / 2.0).abs() < 1e-2 * ratio.max(1.0), "{line}");
+}

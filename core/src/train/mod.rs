@@ -1,0 +1,420 @@
+//! The training loop: batches, optimiser, per-epoch metrics, grids, checkpoints and resume.
+//!
+//! [`train`] runs a [`RunConfig`] into a run directory (layout in [`checkpoint`]) on any
+//! autodiff backend; the binary picks the backend. A run is a pure function of its config:
+//!
+//! - the model is initialised after seeding the backend with `derive_seed(seed, ["init"])`;
+//! - epoch `n` visits the training pairs in the order [`epoch_order`] gives
+//!   (`derive_seed(seed, ["epoch", n])`) and re-seeds the backend's random stream (the
+//!   objective's sampling noise) with `derive_seed(seed, ["epoch", n, "backend"])` first;
+//! - the test pass re-seeds with `["epoch", n, "test"]`.
+//!
+//! So the state after epoch `n` depends only on the state after epoch `n - 1`, the seed and
+//! `n`: resuming from the checkpoint of epoch `n - 1` gives the same epoch `n` as an
+//! uninterrupted run (bit-identical on CPU).
+//!
+//! Data stay bytes in memory ([`PairedData`]) and are turned into float batches per step.
+//! The loss is checked for NaN/Inf every `check_every` steps (1 on CPU; the binary uses ~50 on
+//! GPUs, where each check is a host synchronisation) and at the end of each epoch; a
+//! non-finite loss stops the run with [`TrainError::NonFinite`], leaving the last good
+//! checkpoint in place.
+
+pub mod checkpoint;
+pub mod config;
+pub mod data;
+pub mod grid;
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use burn::module::AutodiffModule;
+use burn::optim::adaptor::OptimizerAdaptor;
+use burn::optim::{Adam, Optimizer};
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{ElementConversion, Tensor};
+
+pub use checkpoint::{
+    grid_path, latest_checkpoint, load_run, read_metrics, Checkpoint, CheckpointState,
+    EpochMetrics, CHECKPOINTS_DIR, GRIDS_DIR, METRICS_FILE,
+};
+pub use config::{
+    DataConfig, DataSpec, ModalitySpec, ModelSpec, NetChoice, NetSpec, Overrides, PriorSpec,
+    RunConfig, RunSpec, TrainingConfig, RUN_CONFIG_FILE,
+};
+pub use data::{epoch_order, subset_indices, PairedData, SplitData};
+
+use crate::fsutil::write_bytes_atomically;
+use crate::mmvae::{paper_adam, train_step, Mmvae};
+use crate::nn::{AnyDecoder, AnyEncoder};
+use crate::progress::{NoProgress, Progress};
+use crate::rng::derive_seed;
+use crate::Error;
+
+/// The model a run trains: the MMVAE with the built-in nets its config names.
+pub type Model<B> = Mmvae<B, AnyEncoder<B>, AnyDecoder<B>>;
+
+/// The optimizer a run uses (Adam, AMSGrad per config).
+pub type RunOptimizer<B> = OptimizerAdaptor<Adam, Model<B>, B>;
+
+/// What can stop a training run.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    /// A config, data or I/O error from the rest of the crate.
+    #[error(transparent)]
+    Core(#[from] Error),
+    /// The run directory already holds something and `resume` was not asked for.
+    #[error("{} is not empty: pass --resume to continue the run in it, or choose another --out directory", dir.display())]
+    RunDirNotEmpty {
+        /// The directory.
+        dir: PathBuf,
+    },
+    /// `resume` was asked for but the directory holds no run.
+    #[error("nothing to resume in {}: it has no {RUN_CONFIG_FILE} (start a new run without --resume)", dir.display())]
+    NothingToResume {
+        /// The directory.
+        dir: PathBuf,
+    },
+    /// The config given for a resumed run is incompatible with the run's.
+    #[error("cannot resume {} with a different config: {field} differs", dir.display())]
+    ResumeMismatch {
+        /// The run directory.
+        dir: PathBuf,
+        /// The first differing field, with both values.
+        field: String,
+    },
+    /// The run has no complete checkpoint.
+    #[error("{} has no complete checkpoint (no epoch finished yet)", dir.display())]
+    NoCheckpoint {
+        /// The run directory.
+        dir: PathBuf,
+    },
+    /// A checkpoint could not be written or read.
+    #[error("checkpoint {}: {message}", path.display())]
+    Checkpoint {
+        /// The file involved.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// The loss became NaN or infinite.
+    #[error("{what} became {value} in epoch {epoch} at step {step}{window}; stopped, the last good checkpoint (epoch {last_good}) is kept", window = if first_step < step { format!(" (checked every few steps: first bad step in {first_step}..={step})") } else { String::new() })]
+    NonFinite {
+        /// `training loss` or `test loss`.
+        what: &'static str,
+        /// The value (`NaN`, `inf`).
+        value: f64,
+        /// The epoch (from 1).
+        epoch: usize,
+        /// The step (from 1) at which it was seen.
+        step: usize,
+        /// The first step of the checked window (equals `step` when every step is checked).
+        first_step: usize,
+        /// The last epoch with a checkpoint (0: none).
+        last_good: usize,
+    },
+}
+
+/// How [`train`] runs (not part of the config: nothing here changes the results).
+pub struct TrainOptions<'a> {
+    /// Continue the run in the directory from its last complete checkpoint.
+    pub resume: bool,
+    /// Read the loss back (and check it for NaN) every this many steps; 1 on CPU, ~50 on GPU.
+    pub check_every: usize,
+    /// Where progress goes.
+    pub progress: &'a dyn Progress,
+}
+
+impl Default for TrainOptions<'_> {
+    fn default() -> Self {
+        TrainOptions {
+            resume: false,
+            check_every: 1,
+            progress: &NoProgress,
+        }
+    }
+}
+
+/// What a finished [`train`] call did.
+#[derive(Clone, Debug)]
+pub struct TrainOutcome {
+    /// The epoch the run started from (0: a new run).
+    pub resumed_from: usize,
+    /// Metrics of every epoch of the run (including epochs before the resume).
+    pub metrics: Vec<EpochMetrics>,
+    /// The run directory.
+    pub run_dir: PathBuf,
+}
+
+fn is_empty_dir(dir: &Path) -> Result<bool, TrainError> {
+    match std::fs::read_dir(dir) {
+        Ok(mut entries) => Ok(entries.next().is_none()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(true),
+        Err(e) => Err(Error::io("cannot read", dir, e).into()),
+    }
+}
+
+/// Prepares the run directory: a new run needs an empty (or absent) directory; a resumed one
+/// needs the run's `config.toml`, whose model and modalities must equal `config`'s. Writes
+/// `config` as `RUN/config.toml` and returns the last complete checkpoint (resume only).
+fn prepare_run_dir(
+    dir: &Path,
+    config: &RunConfig,
+    resume: bool,
+) -> Result<Option<Checkpoint>, TrainError> {
+    let config_path = dir.join(RUN_CONFIG_FILE);
+    let checkpoint = if resume {
+        if !config_path.is_file() {
+            return Err(TrainError::NothingToResume {
+                dir: dir.to_path_buf(),
+            });
+        }
+        let stored = RunConfig::read(&config_path)?;
+        if let Some(field) = config.checkpoint_conflict(&stored) {
+            return Err(TrainError::ResumeMismatch {
+                dir: dir.to_path_buf(),
+                field,
+            });
+        }
+        checkpoint::remove_partial_files(dir)?;
+        latest_checkpoint(dir)?
+    } else {
+        if !is_empty_dir(dir)? {
+            return Err(TrainError::RunDirNotEmpty {
+                dir: dir.to_path_buf(),
+            });
+        }
+        std::fs::create_dir_all(dir).map_err(|e| Error::io("cannot create", dir, e))?;
+        None
+    };
+    write_bytes_atomically(&config_path, config.to_toml()?.as_bytes())?;
+    Ok(checkpoint)
+}
+
+fn check_finite(
+    what: &'static str,
+    value: f64,
+    epoch: usize,
+    (first_step, step): (usize, usize),
+    last_good: usize,
+) -> Result<(), TrainError> {
+    if value.is_finite() {
+        Ok(())
+    } else {
+        Err(TrainError::NonFinite {
+            what,
+            value,
+            epoch,
+            step,
+            first_step,
+            last_good,
+        })
+    }
+}
+
+/// Trains `config` into `run_dir` on `device` (see the module docs). Returns the metrics of
+/// every epoch; errors leave the last complete checkpoint in place.
+pub fn train<B: AutodiffBackend>(
+    config: &RunConfig,
+    run_dir: &Path,
+    device: &B::Device,
+    options: &TrainOptions<'_>,
+) -> Result<TrainOutcome, TrainError> {
+    config.validate()?;
+    let progress = options.progress;
+    let check_every = options.check_every.max(1);
+    let checkpoint = prepare_run_dir(run_dir, config, options.resume)?;
+    let t = &config.training;
+    let seed = t.seed;
+    let objective = config.objective();
+
+    progress.message(&format!("reading {}", config.data.file.display()));
+    let data = PairedData::load(config)?;
+    let (n_train, n_test) = (data.train.len(), data.test.len());
+
+    B::seed(device, derive_seed(seed, &["init"]));
+    let mut model: Model<B> = config.model.init::<B>(device)?;
+    let adam = paper_adam().with_amsgrad(t.amsgrad);
+    let mut optim: RunOptimizer<B> = adam.init::<B, Model<B>>();
+    let mut metrics: Vec<EpochMetrics> = Vec::new();
+    let mut start = 1;
+    if let Some(ckpt) = &checkpoint {
+        model = ckpt.load_model::<B, _>(model, device)?;
+        let record =
+            ckpt.load_optimizer::<B, <RunOptimizer<B> as Optimizer<Model<B>, B>>::Record>(device)?;
+        optim = optim.load_record(record);
+        metrics = ckpt.state.metrics.clone();
+        start = ckpt.state.epoch + 1;
+        progress.message(&format!(
+            "resuming {} after epoch {}",
+            run_dir.display(),
+            ckpt.state.epoch
+        ));
+    }
+    let resumed_from = start - 1;
+    checkpoint::write_metrics(run_dir, &metrics)?;
+
+    let grid_indices = data.test.grid_indices();
+    let grid_bytes: Vec<Vec<u8>> = data
+        .test
+        .sets
+        .iter()
+        .map(|s| {
+            grid_indices
+                .iter()
+                .flat_map(|&i| s.item(i).to_vec())
+                .collect()
+        })
+        .collect();
+    let mut grid_notes_shown = false;
+
+    if start > t.epochs {
+        progress.message(&format!(
+            "{} already has {} epochs (asked for {}); nothing to train",
+            run_dir.display(),
+            resumed_from,
+            t.epochs
+        ));
+    }
+
+    let steps = n_train.div_ceil(t.batch_size);
+    for epoch in start..=t.epochs {
+        let epoch_start = Instant::now();
+        let last_good = epoch - 1;
+        let e = epoch.to_string();
+
+        // --- training ---
+        let order = epoch_order(n_train, seed, epoch);
+        B::seed(device, derive_seed(seed, &["epoch", &e, "backend"]));
+        progress.stage(&format!("epoch {epoch}/{}", t.epochs), Some(steps as u64));
+        let mut loss_sum = 0.0f64;
+        let mut window: Option<Tensor<B::InnerBackend, 1>> = None;
+        let mut window_start = 1;
+        for (s, chunk) in order.chunks(t.batch_size).enumerate() {
+            let step = s + 1;
+            let xs = data.train.batch::<B>(chunk, device)?;
+            let (next, loss) = train_step(model, &mut optim, &xs, &objective, t.lr)?;
+            model = next;
+            let weighted = loss.mul_scalar(chunk.len() as f64); // [1]
+            window = Some(match window.take() {
+                Some(acc) => acc.add(weighted),
+                None => weighted,
+            });
+            if step % check_every == 0 || step == steps {
+                if let Some(acc) = window.take() {
+                    let v: f64 = acc.into_scalar().elem();
+                    check_finite("training loss", v, epoch, (window_start, step), last_good)?;
+                    loss_sum += v;
+                }
+                window_start = step + 1;
+            }
+            progress.advance(1);
+        }
+        let train_seconds = epoch_start.elapsed().as_secs_f64();
+        let train_loss = loss_sum / n_train as f64;
+
+        // --- test ---
+        let test_start = Instant::now();
+        let valid = model.valid();
+        B::InnerBackend::seed(device, derive_seed(seed, &["epoch", &e, "test"]));
+        let test_steps = n_test.div_ceil(t.batch_size);
+        progress.stage("test", Some(test_steps as u64));
+        let mut test_sum: Option<Tensor<B::InnerBackend, 1>> = None;
+        let test_order: Vec<usize> = (0..n_test).collect();
+        for chunk in test_order.chunks(t.batch_size) {
+            let xs = data.test.batch::<B::InnerBackend>(chunk, device)?;
+            let value = valid.objective(&xs, &objective)?.value.sum(); // [1]
+            test_sum = Some(match test_sum.take() {
+                Some(acc) => acc.add(value),
+                None => value,
+            });
+            progress.advance(1);
+        }
+        let test_loss = match test_sum {
+            Some(acc) => -acc.into_scalar().elem::<f64>() / n_test as f64,
+            None => f64::NAN,
+        };
+        check_finite(
+            "test loss",
+            test_loss,
+            epoch,
+            (test_steps, test_steps),
+            last_good,
+        )?;
+        let test_seconds = test_start.elapsed().as_secs_f64();
+
+        // --- grid ---
+        let grid_due = epoch == t.epochs || (t.grid_every > 0 && epoch % t.grid_every == 0);
+        if grid_due && !grid_indices.is_empty() {
+            let inputs = data.test.batch::<B::InnerBackend>(&grid_indices, device)?;
+            let mut notes = Vec::new();
+            if let Some(png) = grid::render_grid(&valid, &inputs, &grid_bytes, &mut notes)? {
+                grid::write_png(&grid_path(run_dir, epoch), &png)?;
+            }
+            if !grid_notes_shown {
+                for n in &notes {
+                    progress.message(n);
+                }
+                grid_notes_shown = true;
+            }
+        }
+
+        // --- checkpoint and metrics ---
+        metrics.push(EpochMetrics {
+            epoch,
+            train_loss,
+            test_loss,
+            seconds: epoch_start.elapsed().as_secs_f64(),
+            train_seconds,
+            test_seconds,
+            samples_per_s: n_train as f64 / train_seconds.max(1e-9),
+            train_pairs: n_train,
+            test_pairs: n_test,
+            steps,
+        });
+        let state = checkpoint::new_state(epoch, metrics.clone(), config.clone());
+        checkpoint::save_checkpoint::<B, _, _>(run_dir, &model, optim.to_record(), &state)?;
+        if let Some(m) = metrics.last_mut() {
+            // The epoch's wall time includes writing its checkpoint.
+            m.seconds = epoch_start.elapsed().as_secs_f64();
+        }
+        checkpoint::write_metrics(run_dir, &metrics)?;
+        if let Some(m) = metrics.last() {
+            progress.message(&format!(
+                "epoch {epoch}/{}: train loss {:.2}, test loss {:.2}, {:.1} s ({:.0} pairs/s)",
+                t.epochs, m.train_loss, m.test_loss, m.seconds, m.samples_per_s
+            ));
+        }
+    }
+    Ok(TrainOutcome {
+        resumed_from,
+        metrics,
+        run_dir: run_dir.to_path_buf(),
+    })
+}
+
+/// The modality names and item shapes of a dataset file's training split, in file order (what
+/// [`RunSpec::resolve`] needs).
+pub fn dataset_modalities(path: &Path) -> Result<Vec<(String, Vec<usize>)>, Error> {
+    let file = crate::store::DatasetFile::open(path)?;
+    let split = if file.splits().contains(&crate::Split::Train) {
+        crate::Split::Train
+    } else {
+        crate::Split::Test
+    };
+    file.modalities()
+        .iter()
+        .map(|m| Ok((m.clone(), file.modality_info(split, m)?.item_shape)))
+        .collect()
+}
+
+/// Loss of a model on a batch without gradients (a convenience for tests and probes).
+///
+/// # Shapes
+/// - `xs`: one `[batch, features_m]` per modality
+pub fn eval_loss<B: Backend>(
+    model: &Model<B>,
+    xs: &[Tensor<B, 2>],
+    objective: &crate::mmvae::ObjectiveConfig,
+) -> Result<f64, Error> {
+    Ok(model.objective(xs, objective)?.loss.into_scalar().elem())
+}

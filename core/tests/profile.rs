@@ -1,0 +1,85 @@
+//! Where the training step's time goes (ignored; run by hand):
+//! `RAYON_NUM_THREADS=2 cargo test --release -p rensou-core --test profile -- --ignored --nocapture`
+
+mod common;
+
+use std::time::Instant;
+
+use burn::tensor::{Distribution, Tensor};
+use common::*;
+use rensou_core::mmvae::{MmvaeConfig, ModalityNetConfig, ObjectiveConfig, ObjectiveKind};
+
+fn time<T>(what: &str, reps: usize, mut f: impl FnMut() -> T) {
+    let _ = f();
+    let start = Instant::now();
+    for _ in 0..reps {
+        let _ = f();
+    }
+    println!("{what:<40} {:8.1} ms", start.elapsed().as_secs_f64() * 1e3 / reps as f64);
+}
+
+#[test]
+#[ignore]
+fn profile_training_step() {
+    let device = Default::default();
+    let a = Tensor::<Inner, 2>::random([5120, 400], Distribution::Default, &device);
+    let b = Tensor::<Inner, 2>::random([400, 3072], Distribution::Default, &device);
+    time("matmul [5120,400]x[400,3072]", 3, || a.clone().matmul(b.clone()).dims());
+    let x = Tensor::<Inner, 2>::random([5120, 3072], Distribution::Default, &device);
+    time("sigmoid+clamp [5120,3072]", 3, || {
+        burn::tensor::activation::sigmoid(x.clone()).clamp(1e-6, 1.0 - 1e-6).dims()
+    });
+    let y = Tensor::<Inner, 2>::random([128, 3072], Distribution::Default, &device);
+    time("sub-square-sum [40,128,3072]", 3, || {
+        x.clone()
+            .reshape([40, 128, 3072])
+            .sub(y.clone().unsqueeze_dim::<3>(0))
+            .square()
+            .sum_dim(2)
+            .dims()
+    });
+
+    let x3 = x.clone().reshape([40, 128, 3072]);
+    let y3 = y.clone().unsqueeze_dim::<3>(0);
+    time("  sub broadcast [40,128,3072]-[1,128,3072]", 3, || x3.clone().sub(y3.clone()).dims());
+    let y3full = y3.clone().repeat_dim(0, 40);
+    let x2 = x.clone().reshape([40, 128 * 3072]);
+    let y2 = y.clone().reshape([1, 128 * 3072]);
+    time("  sub broadcast as [40,B*F]-[1,B*F]", 3, || x2.clone().sub(y2.clone()).dims());
+    time("  sub same shape", 3, || x3.clone().sub(y3full.clone()).dims());
+    time("  square", 3, || x3.clone().square().dims());
+    time("  x*x", 3, || x3.clone().mul(x3.clone()).dims());
+    time("  sum_dim(2)", 3, || x3.clone().sum_dim(2).dims());
+    time("  add_scalar (owned copy)", 3, || x3.clone().add_scalar(1.0).dims());
+    time("  into_data (copy out)", 3, || x3.clone().into_data().num_elements());
+    time("  zeros alloc [5120,3072]", 3, || Tensor::<Inner, 2>::zeros([5120, 3072], &device).dims());
+    let w = Tensor::<Inner, 1>::random([3072], Distribution::Default, &device);
+    time("  bias add [5120,3072]+[1,3072]", 3, || x.clone().add(w.clone().unsqueeze_dim::<2>(0)).dims());
+    time("  sigmoid", 3, || burn::tensor::activation::sigmoid(x.clone()).dims());
+    time("  clamp", 3, || x.clone().clamp(1e-6, 1.0 - 1e-6).dims());
+    time("  relu [5120,400]", 3, || burn::tensor::activation::relu(a.clone()).dims());
+
+    let config = MmvaeConfig::new(vec![
+        ModalityNetConfig::new("oscn", vec![32, 32, 3]),
+        ModalityNetConfig::new("cmnist", vec![28, 28, 3]),
+    ]);
+    let model = config.init::<TestBackend>(&device).expect("model");
+    let xs: Vec<Tensor<TestBackend, 2>> = [3072, 2352]
+        .iter()
+        .map(|&f| Tensor::random([128, f], Distribution::Default, &device))
+        .collect();
+    let inner_model = burn::module::AutodiffModule::valid(&model);
+    let inner_xs: Vec<Tensor<Inner, 2>> = xs.iter().map(|x| x.clone().inner()).collect();
+    for kind in [ObjectiveKind::DregReference, ObjectiveKind::Dreg] {
+        let objective = ObjectiveConfig::new(kind, 20);
+        time(&format!("{kind}: forward, no autodiff"), 2, || {
+            inner_model.objective(&inner_xs, &objective).expect("fwd").loss.dims()
+        });
+        time(&format!("{kind}: forward with autodiff"), 2, || {
+            model.objective(&xs, &objective).expect("fwd").loss.dims()
+        });
+        time(&format!("{kind}: forward + backward"), 2, || {
+            model.loss_and_grads(&xs, &objective).expect("grads").0.dims()
+        });
+    }
+}

@@ -1,0 +1,350 @@
+//! The `cluster` probe: silhouette, k-means ARI/NMI, linear-probe accuracy and the magnitude
+//! metric of every modality's latents.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+use rensou_core::probe::{ProbeConfig, ProbeContext, ProbePlugin};
+use rensou_core::rng::derive_seed;
+use rensou_core::{typetag, Error};
+
+use crate::compare::{adjusted_rand_index, normalized_mutual_info};
+use crate::kmeans::{KMeans, KMeansFit};
+use crate::linear::{LinearProbe, Softmax};
+use crate::magnitude::{magnitude, Magnitude};
+use crate::matrix::Matrix;
+use crate::silhouette::Silhouette;
+
+/// The plugin's name (`type = "cluster"`).
+pub const NAME: &str = "cluster";
+
+/// The label the magnitude metric is computed for.
+pub const NUMBER_LABEL: &str = "number";
+
+/// Configuration of the `cluster` probe (`[[probes]] type = "cluster"`).
+///
+/// For every modality: the silhouette of its latents by each label, k-means with `k` = the
+/// label's number of values scored by ARI and NMI against the label, cross-validated
+/// linear-probe accuracy for each label, and, when the modality has a `number` label, the
+/// magnitude metric. Unknown fields are rejected.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClusterProbe {
+    /// Labels to analyse; empty (the default) means every label with at most
+    /// `max_label_values` distinct values. A listed label a modality lacks is skipped there.
+    pub labels: Vec<String>,
+    /// Largest number of distinct values of a label analysed by default (20).
+    pub max_label_values: usize,
+    /// Silhouettes are exact up to this many items and computed on a seeded sample of this many
+    /// items above it (10,000); 0 means always exact.
+    pub silhouette_sample: usize,
+    /// k-means restarts (10).
+    pub kmeans_restarts: usize,
+    /// k-means iterations per restart (300).
+    pub kmeans_max_iter: usize,
+    /// k-means relative tolerance (1e-4, as scikit-learn).
+    pub kmeans_tol: f64,
+    /// Stratified folds of the linear probe (5).
+    pub folds: usize,
+    /// Inverse L2 strength of the linear probe (1.0, scikit-learn's `C`).
+    pub probe_c: f64,
+    /// L-BFGS iterations of the linear probe (500).
+    pub probe_max_iter: usize,
+    /// Seed of the probe's random choices; absent means the run's seed for this probe.
+    pub seed: Option<u64>,
+    /// Worker threads (0: all cores); results do not depend on it.
+    pub threads: usize,
+    /// Whether to draw the magnitude figures (true).
+    pub figures: bool,
+}
+
+impl Default for ClusterProbe {
+    fn default() -> Self {
+        ClusterProbe {
+            labels: Vec::new(),
+            max_label_values: 20,
+            silhouette_sample: 10_000,
+            kmeans_restarts: 10,
+            kmeans_max_iter: 300,
+            kmeans_tol: 1e-4,
+            folds: 5,
+            probe_c: 1.0,
+            probe_max_iter: 500,
+            seed: None,
+            threads: 0,
+            figures: true,
+        }
+    }
+}
+
+fn field(name: &str) -> String {
+    format!("{NAME}.{name}")
+}
+
+impl ClusterProbe {
+    fn check(&self) -> rensou_core::Result<()> {
+        if self.max_label_values < 2 {
+            return Err(Error::config(field("max_label_values"), "must be at least 2"));
+        }
+        if self.kmeans_restarts == 0 || self.kmeans_restarts > 1000 {
+            return Err(Error::config(field("kmeans_restarts"), "must be in 1..=1000"));
+        }
+        if self.kmeans_max_iter == 0 {
+            return Err(Error::config(field("kmeans_max_iter"), "must be at least 1"));
+        }
+        if !(self.kmeans_tol.is_finite() && self.kmeans_tol >= 0.0) {
+            return Err(Error::config(
+                field("kmeans_tol"),
+                format!("must be finite and non-negative; got {}", self.kmeans_tol),
+            ));
+        }
+        if !(2..=100).contains(&self.folds) {
+            return Err(Error::config(field("folds"), "must be in 2..=100"));
+        }
+        if !(self.probe_c.is_finite() && self.probe_c > 0.0) {
+            return Err(Error::config(
+                field("probe_c"),
+                format!("must be finite and positive; got {}", self.probe_c),
+            ));
+        }
+        if self.probe_max_iter == 0 {
+            return Err(Error::config(field("probe_max_iter"), "must be at least 1"));
+        }
+        if self.labels.iter().any(String::is_empty) {
+            return Err(Error::config(field("labels"), "label names must not be empty"));
+        }
+        Ok(())
+    }
+
+    /// The labels of `labels` this probe analyses, in name order.
+    fn chosen<'a>(&self, labels: &'a BTreeMap<String, Vec<i64>>) -> Vec<(&'a str, &'a [i64])> {
+        labels
+            .iter()
+            .filter(|(name, values)| {
+                if self.labels.is_empty() {
+                    distinct(values) <= self.max_label_values
+                } else {
+                    self.labels.iter().any(|l| l == *name)
+                }
+            })
+            .map(|(name, values)| (name.as_str(), values.as_slice()))
+            .collect()
+    }
+
+    /// Analyses one modality's latents; `skipped` collects what could not be computed.
+    fn modality(
+        &self,
+        ctx: &ProbeContext<'_>,
+        seed: u64,
+        modality: &str,
+        x: &Matrix,
+        labels: &[(&str, &[i64])],
+    ) -> rensou_core::Result<Value> {
+        let mut skipped: Vec<String> = Vec::new();
+        let mut out = Map::new();
+        out.insert("items".into(), json!(x.n()));
+        out.insert("dim".into(), json!(x.dim()));
+
+        // Silhouette: every label on one shared sample.
+        let sil = Silhouette {
+            sample_size: self.silhouette_sample,
+            seed: derive_seed(seed, &[modality, "silhouette"]),
+            threads: self.threads,
+        };
+        let label_arrays: Vec<&[i64]> = labels.iter().map(|(_, v)| *v).collect();
+        let scores = sil.scores(x, &label_arrays)?;
+        let mut sil_map = Map::new();
+        for ((name, _), score) in labels.iter().zip(scores.scores) {
+            sil_map.insert((*name).into(), option_value(score, "silhouette", name, &mut skipped));
+        }
+        out.insert("silhouette".into(), Value::Object(sil_map));
+        out.insert("silhouette_items".into(), json!(scores.items));
+        ctx.progress.advance(1);
+
+        // k-means with k = the label's number of values; one fit per k.
+        let mut fits: BTreeMap<usize, KMeansFit> = BTreeMap::new();
+        let mut km_map = Map::new();
+        for (name, values) in labels {
+            let k = distinct(values);
+            if k < 2 || k > x.n() {
+                skipped.push(format!("kmeans/{name}: {k} distinct values"));
+                km_map.insert((*name).into(), Value::Null);
+                continue;
+            }
+            if !fits.contains_key(&k) {
+                let km = KMeans {
+                    k,
+                    n_init: self.kmeans_restarts,
+                    max_iter: self.kmeans_max_iter,
+                    tol: self.kmeans_tol,
+                    seed: derive_seed(seed, &[modality, "kmeans", &k.to_string()]),
+                    threads: self.threads,
+                };
+                fits.insert(k, km.fit(x)?);
+            }
+            let Some(fit) = fits.get(&k) else { continue };
+            let pred: Vec<i64> = fit.labels.iter().map(|&l| l as i64).collect();
+            km_map.insert(
+                (*name).into(),
+                json!({
+                    "k": k,
+                    "ari": finite(adjusted_rand_index(values, &pred)?),
+                    "nmi": finite(normalized_mutual_info(values, &pred)?),
+                    "inertia": finite(fit.inertia),
+                    "iterations": fit.iterations,
+                }),
+            );
+        }
+        out.insert("kmeans".into(), Value::Object(km_map));
+        ctx.progress.advance(1);
+
+        // Linear probe.
+        let mut lin_map = Map::new();
+        for (name, values) in labels {
+            let probe = LinearProbe {
+                folds: self.folds,
+                softmax: Softmax {
+                    c: self.probe_c,
+                    max_iter: self.probe_max_iter,
+                    ..Softmax::default()
+                },
+                seed: derive_seed(seed, &[modality, "linear", name]),
+                threads: self.threads,
+            };
+            let value = match probe.score(x, values) {
+                Ok(s) => json!({
+                    "accuracy": finite(s.accuracy),
+                    "accuracy_std": finite(s.accuracy_std),
+                    "fold_accuracies": s.fold_accuracies.iter().map(|&a| finite(a)).collect::<Vec<_>>(),
+                    "majority": finite(s.majority),
+                    "classes": s.classes,
+                }),
+                Err(e) => {
+                    skipped.push(format!("linear_probe/{name}: {e}"));
+                    Value::Null
+                }
+            };
+            lin_map.insert((*name).into(), value);
+        }
+        out.insert("linear_probe".into(), Value::Object(lin_map));
+        ctx.progress.advance(1);
+
+        // Magnitude.
+        if let Some((_, numbers)) = labels.iter().find(|(n, _)| *n == NUMBER_LABEL) {
+            match magnitude(x, numbers) {
+                Ok(m) => {
+                    if self.figures {
+                        crate::figures::write(ctx, modality, &m)?;
+                    }
+                    out.insert("magnitude".into(), magnitude_json(&m));
+                }
+                Err(e) => skipped.push(format!("magnitude: {e}")),
+            }
+        }
+        ctx.progress.advance(1);
+        out.insert("skipped".into(), json!(skipped));
+        Ok(Value::Object(out))
+    }
+}
+
+/// Number of distinct values.
+fn distinct(values: &[i64]) -> usize {
+    let mut v = values.to_vec();
+    v.sort_unstable();
+    v.dedup();
+    v.len()
+}
+
+/// A JSON number, or null for a non-finite value (JSON has no NaN).
+fn finite(v: f64) -> Value {
+    if v.is_finite() {
+        json!(v)
+    } else {
+        Value::Null
+    }
+}
+
+fn option_value(
+    r: crate::Result<f64>,
+    metric: &str,
+    label: &str,
+    skipped: &mut Vec<String>,
+) -> Value {
+    match r {
+        Ok(v) => finite(v),
+        Err(e) => {
+            skipped.push(format!("{metric}/{label}: {e}"));
+            Value::Null
+        }
+    }
+}
+
+fn magnitude_json(m: &Magnitude) -> Value {
+    let k = m.numbers.len();
+    let rows: Vec<Vec<Value>> = m
+        .distances
+        .chunks_exact(k.max(1))
+        .map(|r| r.iter().map(|&v| finite(v)).collect())
+        .collect();
+    json!({
+        "numbers": m.numbers,
+        "counts": m.counts,
+        "pairs": m.pairs,
+        "abs_pearson_r": m.abs_pearson_r().map_or(Value::Null, finite),
+        "pearson_r": m.pearson_r.map_or(Value::Null, finite),
+        "spearman_rho": m.spearman_rho.map_or(Value::Null, finite),
+        "distances": rows,
+    })
+}
+
+#[typetag::serde(name = "cluster")]
+impl ProbeConfig for ClusterProbe {
+    fn validate(&self) -> rensou_core::Result<()> {
+        self.check()
+    }
+
+    fn run(&self, ctx: &ProbeContext<'_>) -> rensou_core::Result<Value> {
+        self.check()?;
+        let seed = self.seed.unwrap_or(ctx.seed);
+        let mut out = Map::new();
+        for (modality, latents) in ctx.latents {
+            let set = ctx.data.sets.get(modality).ok_or_else(|| {
+                Error::Data(format!("{NAME}: no items or labels for modality `{modality}`"))
+            })?;
+            let labels = self.chosen(&set.labels);
+            for (name, values) in &labels {
+                if values.len() != latents.n {
+                    return Err(Error::Data(format!(
+                        "{NAME}: modality `{modality}` has {} latents but {} `{name}` labels",
+                        latents.n,
+                        values.len()
+                    )));
+                }
+            }
+            let x = Matrix::from_f32(latents.n, latents.dim, &latents.loc)?;
+            ctx.progress
+                .stage(&format!("probe {NAME}: {modality}"), Some(4));
+            let value = self.modality(ctx, seed, modality, &x, &labels)?;
+            out.insert(modality.clone(), value);
+        }
+        Ok(Value::Object(out))
+    }
+
+    fn clone_box(&self) -> Box<dyn ProbeConfig> {
+        Box::new(self.clone())
+    }
+}
+
+fn default_config() -> Box<dyn ProbeConfig> {
+    Box::new(ClusterProbe::default())
+}
+
+rensou_core::inventory::submit! {
+    ProbePlugin {
+        name: NAME,
+        description: "silhouette, k-means ARI/NMI and linear-probe accuracy by label; the magnitude (ordinal) metric",
+        default_config,
+    }
+}
