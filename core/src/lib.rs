@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
+pub mod analysis;
 pub mod build;
 pub mod dist;
 pub mod error;

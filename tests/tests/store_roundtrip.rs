@@ -51,13 +51,24 @@ fn pairs_share_number_and_colour_and_each_item_is_used_twice() {
         }
         assert!(uses.values().all(|&n| n == 2), "{uses:?}");
         // Numbers 1..=9 only (zero dropped).
-        assert!(cmnist.label("number").unwrap().iter().all(|n| (1..=9).contains(n)));
+        assert!(cmnist
+            .label("number")
+            .unwrap()
+            .iter()
+            .all(|n| (1..=9).contains(n)));
     }
     // Labels alone match what `read` returns.
     let labels = ds.read_labels(Split::Train, "oscn").unwrap();
-    assert_eq!(labels["number"], ds.read(Split::Train, "oscn").unwrap().labels["number"]);
+    assert_eq!(
+        labels["number"],
+        ds.read(Split::Train, "oscn").unwrap().labels["number"]
+    );
     let info = ds.modality_info(Split::Train, "oscn").unwrap();
-    let colour = info.labels.iter().find(|l| l.spec.name == "colour").unwrap();
+    let colour = info
+        .labels
+        .iter()
+        .find(|l| l.spec.name == "colour")
+        .unwrap();
     assert_eq!(colour.spec.values[&3], "white");
 }
 
@@ -77,11 +88,17 @@ fn foreign_truncated_and_incomplete_files_are_named_errors() {
         .and_then(|d| d.read(Split::Train, "oscn"))
         .err()
         .expect("a truncated file must fail");
-    assert!(matches!(err, Error::Format { .. } | Error::Hdf5 { .. }), "{err}");
+    assert!(
+        matches!(err, Error::Format { .. } | Error::Hdf5 { .. }),
+        "{err}"
+    );
 
     // Another HDF5 file (no format attribute).
     let foreign = dir.path().join("foreign.h5");
-    hdf5::File::create(&foreign).unwrap().create_group("train").unwrap();
+    hdf5::File::create(&foreign)
+        .unwrap()
+        .create_group("train")
+        .unwrap();
     let err = DatasetFile::open(&foreign).err().unwrap().to_string();
     assert!(err.contains("no `format` attribute"), "{err}");
 
@@ -90,7 +107,10 @@ fn foreign_truncated_and_incomplete_files_are_named_errors() {
     std::fs::copy(&good, &future).unwrap();
     {
         let f = hdf5::File::open_rw(&future).unwrap();
-        f.attr("format_version").unwrap().write_scalar(&2u64).unwrap();
+        f.attr("format_version")
+            .unwrap()
+            .write_scalar(&2u64)
+            .unwrap();
     }
     let err = DatasetFile::open(&future).err().unwrap().to_string();
     assert!(err.contains("format version 2"), "{err}");

@@ -139,7 +139,11 @@ fn build(args: BuildArgs) -> anyhow::Result<()> {
             args.out.display()
         );
     }
-    let cfg = data_config(args.config.as_deref(), args.modalities.as_deref(), args.seed)?;
+    let cfg = data_config(
+        args.config.as_deref(),
+        args.modalities.as_deref(),
+        args.seed,
+    )?;
     let mut env = SourceEnv::default();
     if let Some(dir) = &args.mnist {
         env.dirs.insert("mnist".into(), dir.clone());

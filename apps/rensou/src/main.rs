@@ -8,12 +8,17 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 // Linking the plugin crates registers them (inventory collects only from linked crates).
+use rensou_arithmetic as _;
+use rensou_cluster as _;
 use rensou_cmnist as _;
+use rensou_coherence as _;
 use rensou_oscn as _;
+use rensou_tsne as _;
 
 mod backend;
 mod bench_cmd;
 mod data_cmd;
+mod probe_cmd;
 mod progress;
 mod train_cmd;
 
@@ -30,8 +35,10 @@ enum Command {
     /// Build, inspect and preview paired datasets (HDF5).
     #[command(subcommand)]
     Data(data_cmd::DataCommand),
-    /// List the registered plugins (modalities).
+    /// List the registered plugins (modalities and probes).
     List,
+    /// Run analysis probes on a trained run (metrics.json and figures per probe).
+    Probe(probe_cmd::ProbeArgs),
     /// Train an MMVAE (or, with one modality, a VAE) on a paired dataset.
     Train(train_cmd::TrainArgs),
     /// Benchmarks (training throughput, beside the PyTorch reference).
@@ -43,16 +50,22 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Data(cmd) => data_cmd::run(cmd),
         Command::List => list(),
+        Command::Probe(args) => probe_cmd::run(args),
         Command::Train(args) => train_cmd::run(args),
         Command::Bench(cmd) => bench_cmd::run(cmd),
     }
 }
 
 fn list() -> anyhow::Result<()> {
-    let registry = rensou_core::registry::ModalityRegistry::collect()?;
+    let modalities = rensou_core::registry::ModalityRegistry::collect()?;
     println!("modalities:");
-    for p in registry.list() {
-        println!("  {:<10} {}", p.name, p.description);
+    for p in modalities.list() {
+        println!("  {:<12} {}", p.name, p.description);
+    }
+    let probes = rensou_core::registry::ProbeRegistry::collect()?;
+    println!("probes:");
+    for p in probes.list() {
+        println!("  {:<12} {}", p.name, p.description);
     }
     Ok(())
 }

@@ -80,7 +80,13 @@ fn likelihood_sum<B: Backend>(
     x: Tensor<B, 2>,
 ) -> Tensor<B, 2> {
     let [n, batch, features] = loc.dims();
-    let diff = loc.sub(x.unsqueeze_dim::<3>(0)); // [n, batch, features]
+    // Broadcast over the leading dim only, as [n, batch*features] - [1, batch*features]: the
+    // shape CPU backends take a fast shared-row path for (a [n, batch, features] -
+    // [1, batch, features] broadcast falls back to a strided loop several times slower).
+    let diff = loc
+        .reshape([n, batch * features])
+        .sub(x.reshape([1, batch * features])) // [n, batch*features]
+        .reshape([n, batch, features]);
     let f = features as f64;
     match family {
         DistFamily::Normal => {

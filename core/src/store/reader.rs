@@ -211,7 +211,11 @@ impl DatasetFile {
         let lg = g.group("labels").map_err(|_| self.missing(&lp))?;
         let mut labels = Vec::new();
         let listed = read_str_attr(&g, "labels", &self.path)?;
-        for name in listed.split(',').filter(|s| !s.is_empty()).map(str::to_owned) {
+        for name in listed
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+        {
             let ds = lg
                 .dataset(&name)
                 .map_err(|_| self.missing(&format!("{lp}/{name}")))?;

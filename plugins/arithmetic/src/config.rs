@@ -59,6 +59,7 @@ pub struct ArithmeticConfig {
     /// Decoded result samples shown per figure row (8).
     pub figure_samples: usize,
     /// Seed of the latent samples; omitted: derived from the run's seed.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub seed: Option<u64>,
 }
 

@@ -53,18 +53,18 @@ fn minus(x: i64) -> String {
 /// their predicted number (a cross marks a wrong one); last, the decoded class means.
 pub fn render(shape: &[usize], rows: &[FigureRow], sanity: &SanityRow) -> Result<Vec<u8>> {
     let item_len: usize = shape.iter().product::<usize>().max(1);
-    let samples = rows
-        .iter()
-        .map(|r| r.predictions.len())
-        .max()
-        .unwrap_or(0);
+    let samples = rows.iter().map(|r| r.predictions.len()).max().unwrap_or(0);
     let cols = (3 + samples).max(1);
     let mut tiles = Vec::new();
     let mut row_labels = Vec::new();
     for row in rows {
         let [a, b, c] = row.triple;
         let goal = target(row.triple);
-        let names = [format!("z({a})"), format!("+ z({b})"), format!("\u{2212} z({c})")];
+        let names = [
+            format!("z({a})"),
+            format!("+ z({b})"),
+            format!("\u{2212} z({c})"),
+        ];
         for (item, name) in row.operands.iter().zip(names) {
             tiles.push(ImageTile::from_unit_f32(shape, item)?.with_caption(name));
         }

@@ -149,9 +149,7 @@ impl TripleResult {
     /// The most frequent prediction (the smallest on ties) and its fraction.
     pub fn modal(&self) -> Option<(i64, f64)> {
         let h = self.histogram();
-        let (&value, &count) = h
-            .iter()
-            .max_by(|x, y| x.1.cmp(y.1).then(y.0.cmp(x.0)))?;
+        let (&value, &count) = h.iter().max_by(|x, y| x.1.cmp(y.1).then(y.0.cmp(x.0)))?;
         Some((value, count as f64 / self.predictions.len() as f64))
     }
 }
@@ -199,6 +197,15 @@ impl Decoder<'_> {
         Ok(predictions)
     }
 
+    /// Decodes and classifies `z` (`[n, dim]`), at most [`BATCH`] latents at a time.
+    pub(crate) fn decode_and_classify(&self, z: &[f32]) -> Result<Vec<i64>> {
+        let mut out = Vec::with_capacity(z.len() / self.dim);
+        for chunk in z.chunks(BATCH * self.dim) {
+            out.extend(self.classify(&self.decode(chunk)?)?);
+        }
+        Ok(out)
+    }
+
     /// `samples` latents of the prior's family located at `loc`.
     pub(crate) fn sample_at(&self, loc: &[f32], samples: usize, seed: u64) -> Result<Vec<f32>> {
         let z = self.ctx.model.sample_at(loc, samples, seed)?;
@@ -244,8 +251,8 @@ fn evaluate(
             z.extend(dec.sample_at(&loc, samples, triple_seed(seed, t))?);
             locs.extend(loc);
         }
-        let predictions = dec.classify(&dec.decode(&z)?)?;
-        let location_predictions = dec.classify(&dec.decode(&locs)?)?;
+        let predictions = dec.decode_and_classify(&z)?;
+        let location_predictions = dec.decode_and_classify(&locs)?;
         for (i, &t) in chunk.iter().enumerate() {
             out.insert(
                 t,
@@ -322,11 +329,7 @@ fn lookup<'a>(
 }
 
 fn histogram_json(h: &BTreeMap<i64, usize>) -> Value {
-    Value::Object(
-        h.iter()
-            .map(|(k, v)| (k.to_string(), json!(v)))
-            .collect(),
-    )
+    Value::Object(h.iter().map(|(k, v)| (k.to_string(), json!(v))).collect())
 }
 
 /// Runs the probe (see [`ArithmeticConfig`]); returns the metrics.
@@ -404,13 +407,20 @@ pub(crate) fn run(cfg: &ArithmeticConfig, ctx: &ProbeContext<'_>) -> Result<Valu
     let results = evaluate(&dec, &means, &wanted, cfg.samples, seed)?;
     let result = |t: &Triple| {
         results.get(t).ok_or_else(|| {
-            ArithmeticError::Inconsistent(format!("equation {} was not evaluated", equation_name(*t)))
+            ArithmeticError::Inconsistent(format!(
+                "equation {} was not evaluated",
+                equation_name(*t)
+            ))
         })
     };
 
     // Named equations.
     let mut equations = Vec::new();
-    for t in cfg.equations.iter().filter(|t| means.has(t[0]) && means.has(t[1]) && means.has(t[2])) {
+    for t in cfg
+        .equations
+        .iter()
+        .filter(|t| means.has(t[0]) && means.has(t[1]) && means.has(t[2]))
+    {
         let r = result(t)?;
         let goal = target(*t);
         let (modal, modal_fraction) = r.modal().map_or((None, 0.0), |(v, f)| (Some(v), f));

@@ -60,7 +60,11 @@ fn tmp() -> tempfile::TempDir {
 #[test]
 fn exact_model_gets_every_equation_right() {
     let dir = tmp();
-    let outcome = run(&FakeModel::exact(&["oscn", "cmnist"]), ArithmeticConfig::default(), dir.path());
+    let outcome = run(
+        &FakeModel::exact(&["oscn", "cmnist"]),
+        ArithmeticConfig::default(),
+        dir.path(),
+    );
     assert!(outcome.result.is_ok(), "{:?}", outcome.result);
     let m = metrics(dir.path());
     assert_eq!(m["modality"], "oscn");
@@ -196,7 +200,10 @@ fn works_for_any_modality_with_a_number_label() {
     let m = metrics(dir.path());
     assert_eq!(m["all_triples"]["accuracy"], 1.0);
     assert_eq!(m["figure"], Value::Null);
-    assert!(m["notes"][0].as_str().unwrap_or("").contains("not an image"));
+    assert!(m["notes"][0]
+        .as_str()
+        .unwrap_or("")
+        .contains("not an image"));
     assert!(!dir.path().join("arithmetic/arithmetic.png").exists());
 }
 
@@ -229,9 +236,17 @@ fn missing_modality_or_label_is_a_clear_error() {
         ..ArithmeticConfig::default()
     };
     let outcome = run(&FakeModel::exact(&["oscn", "cmnist"]), config, dir.path());
-    let err = outcome.result.err().map(|e| e.to_string()).unwrap_or_default();
-    assert!(err.contains("`audio`") && err.contains("oscn, cmnist"), "{err}");
-    let written = std::fs::read_to_string(dir.path().join("arithmetic/error.txt")).unwrap_or_default();
+    let err = outcome
+        .result
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        err.contains("`audio`") && err.contains("oscn, cmnist"),
+        "{err}"
+    );
+    let written =
+        std::fs::read_to_string(dir.path().join("arithmetic/error.txt")).unwrap_or_default();
     assert_eq!(written, err);
 
     let dir = tmp();
@@ -240,8 +255,15 @@ fn missing_modality_or_label_is_a_clear_error() {
         ..ArithmeticConfig::default()
     };
     let outcome = run(&FakeModel::exact(&["oscn"]), config, dir.path());
-    let err = outcome.result.err().map(|e| e.to_string()).unwrap_or_default();
-    assert!(err.contains("no label `digit`") && err.contains("colour, number"), "{err}");
+    let err = outcome
+        .result
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        err.contains("no label `digit`") && err.contains("colour, number"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -255,20 +277,30 @@ fn config_from_toml_defaults_and_validation() {
     )
     .unwrap_or_else(|e| panic!("{e}"));
     let value = serde_json::to_value(&file.probes[0]).unwrap_or_default();
+    // The resolved config round-trips through TOML (an omitted seed stays omitted).
+    let text = toml::to_string(&ArithmeticConfig::default()).unwrap_or_else(|e| panic!("{e}"));
+    assert!(!text.contains("seed"), "{text}");
+    let back: ArithmeticConfig = toml::from_str(&text).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(back, ArithmeticConfig::default());
     assert_eq!(value["type"], "arithmetic");
     assert_eq!(value["samples"], 16);
     assert_eq!(value["modality"], "oscn");
     assert_eq!(value["equations"], serde_json::json!([[1, 9, 8]]));
     assert!(file.probes[0].validate().is_ok());
 
-    let unknown: Result<File, _> = toml::from_str("[[probes]]\ntype = \"arithmetic\"\nsample = 3\n");
+    let unknown: Result<File, _> =
+        toml::from_str("[[probes]]\ntype = \"arithmetic\"\nsample = 3\n");
     assert!(unknown.is_err());
 
     let bad = ArithmeticConfig {
         samples: 0,
         ..ArithmeticConfig::default()
     };
-    let err = bad.validate().err().map(|e| e.to_string()).unwrap_or_default();
+    let err = bad
+        .validate()
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
     assert!(err.contains("arithmetic.samples"), "{err}");
     let bad = ArithmeticConfig {
         figure_samples: 100,
@@ -291,7 +323,9 @@ fn registered_under_its_typetag_name() {
     let plugin = plugin.unwrap_or_else(|| panic!("arithmetic is not registered"));
     let config = (plugin.default_config)();
     assert_eq!(
-        rensou_core::probe::probe_type_name(&*config).ok().as_deref(),
+        rensou_core::probe::probe_type_name(&*config)
+            .ok()
+            .as_deref(),
         Some("arithmetic")
     );
 }

@@ -54,7 +54,11 @@ impl Contingency {
 pub fn adjusted_rand_index(truth: &[i64], pred: &[i64]) -> Result<f64> {
     let c = Contingency::new(truth, pred)?;
     let n = i128::from(c.n);
-    let sum_squares: i128 = c.counts.iter().map(|&v| i128::from(v) * i128::from(v)).sum();
+    let sum_squares: i128 = c
+        .counts
+        .iter()
+        .map(|&v| i128::from(v) * i128::from(v))
+        .sum();
     let rb = c.cols.len();
     // Ordered pairs, as scikit-learn's pair_confusion_matrix.
     let mut row_dot = 0i128; // sum_ij n_ij * cols_j

@@ -5,6 +5,10 @@ use rensou_core::probe::ProbeContext;
 use crate::magnitude::Magnitude;
 
 /// Writes the figures of `m` for `modality` into the probe's directory.
-pub(crate) fn write(_ctx: &ProbeContext<'_>, _modality: &str, _m: &Magnitude) -> rensou_core::Result<()> {
+pub(crate) fn write(
+    _ctx: &ProbeContext<'_>,
+    _modality: &str,
+    _m: &Magnitude,
+) -> rensou_core::Result<()> {
     Ok(())
 }

@@ -15,7 +15,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::error::{ClusterError, Result};
-use crate::matrix::{sq_dist, Matrix};
+use crate::matrix::{sq_dist, Matrix, Panel};
 use crate::parallel;
 
 /// k-means settings (scikit-learn's names and defaults, except `n_init`, which scikit-learn
@@ -86,6 +86,7 @@ impl KMeans {
             lloyd(x, self.k, init, self.max_iter, tol)
         });
         let restart_inertias: Vec<f64> = runs.iter().map(|r| r.inertia).collect();
+        let restart_iterations: Vec<usize> = runs.iter().map(|r| r.iterations).collect();
         let mut best = 0;
         for (i, r) in runs.iter().enumerate() {
             if r.inertia < runs[best].inertia {
@@ -104,6 +105,7 @@ impl KMeans {
             converged: run.converged,
             best_restart: best,
             restart_inertias,
+            restart_iterations,
         })
     }
 }
@@ -125,6 +127,8 @@ pub struct KMeansFit {
     pub best_restart: usize,
     /// Final inertia of every restart.
     pub restart_inertias: Vec<f64>,
+    /// Lloyd iterations of every restart.
+    pub restart_iterations: Vec<usize>,
 }
 
 impl KMeansFit {
@@ -138,9 +142,7 @@ impl KMeansFit {
             });
         }
         let c = self.centres.as_slice();
-        Ok(x.rows()
-            .map(|row| nearest(row, c, x.dim()).0)
-            .collect())
+        Ok(x.rows().map(|row| nearest(row, c, x.dim()).0).collect())
     }
 }
 
@@ -195,16 +197,14 @@ pub fn kmeans_plusplus(x: &Matrix, k: usize, rng: &mut impl Rng) -> Vec<f64> {
             let idx = cumsum.partition_point(|&c| c < target).min(n - 1);
             candidates.push(idx);
         }
+        let cand_rows: Vec<f64> = candidates
+            .iter()
+            .flat_map(|&c| x.row(c).iter().copied())
+            .collect();
+        let pots = potentials(x, &Panel::new(&cand_rows, d), &closest, &mut cand_dist);
         let mut best = 0;
         let mut best_pot = f64::INFINITY;
-        for (t, &cand) in candidates.iter().enumerate() {
-            let cr = x.row(cand);
-            let mut p = 0.0;
-            for ((dst, row), &cl) in cand_dist[t].iter_mut().zip(x.rows()).zip(&closest) {
-                let v = sq_dist(row, cr).min(cl);
-                *dst = v;
-                p += v;
-            }
+        for (t, &p) in pots.iter().enumerate() {
             if p < best_pot {
                 best_pot = p;
                 best = t;
@@ -217,6 +217,46 @@ pub fn kmeans_plusplus(x: &Matrix, k: usize, rng: &mut impl Rng) -> Vec<f64> {
     centres
 }
 
+/// For every candidate `t` of `cands`, writes `min(closest[i], |x_i − cands[t]|²)` into
+/// `out[t]` and returns the sums; one pass over the data for all candidates.
+fn potentials(x: &Matrix, cands: &Panel, closest: &[f64], out: &mut [Vec<f64>]) -> Vec<f64> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2, checked just above.
+            return unsafe { potentials_avx2(x, cands, closest, out) };
+        }
+    }
+    potentials_impl(x, cands, closest, out)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn potentials_avx2(
+    x: &Matrix,
+    cands: &Panel,
+    closest: &[f64],
+    out: &mut [Vec<f64>],
+) -> Vec<f64> {
+    potentials_impl(x, cands, closest, out)
+}
+
+#[inline(always)]
+fn potentials_impl(x: &Matrix, cands: &Panel, closest: &[f64], out: &mut [Vec<f64>]) -> Vec<f64> {
+    let t = cands.len();
+    let mut pots = vec![0.0; t];
+    let mut dist = vec![0.0; t.div_ceil(4) * 4];
+    for (i, (row, &cl)) in x.rows().zip(closest).enumerate() {
+        cands.sq_dists(row, &mut dist);
+        for ((&v, o), p) in dist.iter().zip(out.iter_mut()).zip(pots.iter_mut()) {
+            let v = v.min(cl);
+            o[i] = v;
+            *p += v;
+        }
+    }
+    pots
+}
+
 /// One restart's result.
 struct Run {
     centres: Vec<f64>,
@@ -226,15 +266,14 @@ struct Run {
     converged: bool,
 }
 
-/// Nearest centre of `row` and its squared distance, plus the squared distance of the second
-/// nearest (infinite when k = 1).
-#[inline]
-fn nearest2(row: &[f64], centres: &[f64], d: usize) -> (usize, f64, f64) {
+/// Index and value of the smallest entry, and the second smallest value (infinite for one
+/// entry); the first index wins ties.
+#[inline(always)]
+fn two_smallest(values: &[f64]) -> (usize, f64, f64) {
     let mut best = 0;
     let mut d1 = f64::INFINITY;
     let mut d2 = f64::INFINITY;
-    for (j, c) in centres.chunks_exact(d).enumerate() {
-        let v = sq_dist(row, c);
+    for (j, &v) in values.iter().enumerate() {
         if v < d1 {
             d2 = d1;
             d1 = v;
@@ -246,23 +285,33 @@ fn nearest2(row: &[f64], centres: &[f64], d: usize) -> (usize, f64, f64) {
     (best, d1, d2)
 }
 
-/// Nearest centre of `row` and its squared distance.
-#[inline]
-fn nearest(row: &[f64], centres: &[f64], d: usize) -> (usize, f64) {
-    let (j, d1, _) = nearest2(row, centres, d);
-    (j, d1)
+/// The state of one restart: assignments, Hamerly's bounds and the running cluster sums.
+struct State {
+    /// Cluster of every item (`usize::MAX` before the first assignment).
+    labels: Vec<usize>,
+    /// `upper[i]` >= distance of item i to its centre.
+    upper: Vec<f64>,
+    /// `lower[i]` <= distance of item i to every other centre.
+    lower: Vec<f64>,
+    /// Half the distance from each centre to its nearest other centre.
+    half_gap: Vec<f64>,
+    /// Per-cluster sums of the assigned items, `k x d`, kept up to date on every reassignment.
+    sums: Vec<f64>,
+    /// Items per cluster.
+    counts: Vec<usize>,
 }
 
 /// Lloyd iterations from `centres` with Hamerly's bounds.
 fn lloyd(x: &Matrix, k: usize, mut centres: Vec<f64>, max_iter: usize, tol: f64) -> Run {
     let (n, d) = (x.n(), x.dim());
-    let mut labels = vec![usize::MAX; n];
-    // upper[i] >= distance to own centre; lower[i] <= distance to every other centre.
-    let mut upper = vec![f64::INFINITY; n];
-    let mut lower = vec![0.0f64; n];
-    let mut half_gap = vec![0.0f64; k];
-    let mut sums = vec![0.0f64; k * d];
-    let mut counts = vec![0usize; k];
+    let mut st = State {
+        labels: vec![usize::MAX; n],
+        upper: vec![f64::INFINITY; n],
+        lower: vec![0.0; n],
+        half_gap: vec![0.0; k],
+        sums: vec![0.0; k * d],
+        counts: vec![0; k],
+    };
     let mut shift = vec![0.0f64; k];
     let mut strict = false;
     let mut stopped = false;
@@ -270,34 +319,28 @@ fn lloyd(x: &Matrix, k: usize, mut centres: Vec<f64>, max_iter: usize, tol: f64)
 
     for it in 1..=max_iter {
         iterations = it;
-        let changed = assign(x, &centres, &mut labels, &mut upper, &mut lower, &mut half_gap) > 0;
-        // Recompute centres from the assignment.
-        sums.iter_mut().for_each(|v| *v = 0.0);
-        counts.iter_mut().for_each(|v| *v = 0);
-        for (row, &l) in x.rows().zip(&labels) {
-            counts[l] += 1;
-            for (s, v) in sums[l * d..(l + 1) * d].iter_mut().zip(row) {
-                *s += v;
-            }
-        }
-        if counts.contains(&0) {
-            relocate_empty(x, &centres, &labels, &mut sums, &mut counts, &mut upper, &mut lower);
+        let changed = assign(x, &centres, &mut st) > 0;
+        if st.counts.contains(&0) {
+            relocate_empty(x, &centres, &mut st);
         }
         let mut shift_tot = 0.0;
         for j in 0..k {
             let c = &mut centres[j * d..(j + 1) * d];
-            let s = &sums[j * d..(j + 1) * d];
-            let inv = 1.0 / counts[j].max(1) as f64;
+            let s = &st.sums[j * d..(j + 1) * d];
+            let count = st.counts[j];
             let mut sq = 0.0;
-            for (cv, sv) in c.iter_mut().zip(s) {
-                let nv = if counts[j] > 0 { sv * inv } else { *cv };
-                sq += (nv - *cv) * (nv - *cv);
-                *cv = nv;
+            if count > 0 {
+                let inv = 1.0 / count as f64;
+                for (cv, sv) in c.iter_mut().zip(s) {
+                    let nv = sv * inv;
+                    sq += (nv - *cv) * (nv - *cv);
+                    *cv = nv;
+                }
             }
             shift[j] = sq.sqrt();
             shift_tot += sq;
         }
-        update_bounds(&labels, &shift, &mut upper, &mut lower);
+        update_bounds(&st.labels, &shift, &mut st.upper, &mut st.lower);
         if !changed {
             strict = true;
             stopped = true;
@@ -309,17 +352,17 @@ fn lloyd(x: &Matrix, k: usize, mut centres: Vec<f64>, max_iter: usize, tol: f64)
         }
     }
     if !strict {
-        assign(x, &centres, &mut labels, &mut upper, &mut lower, &mut half_gap);
+        assign(x, &centres, &mut st);
     }
     let c = &centres;
     let inertia = x
         .rows()
-        .zip(&labels)
+        .zip(&st.labels)
         .map(|(row, &l)| sq_dist(row, &c[l * d..(l + 1) * d]))
         .sum();
     Run {
         centres,
-        labels,
+        labels: st.labels,
         inertia,
         iterations,
         converged: stopped,
@@ -327,17 +370,34 @@ fn lloyd(x: &Matrix, k: usize, mut centres: Vec<f64>, max_iter: usize, tol: f64)
 }
 
 /// Assigns every item to its nearest centre, skipping items whose bounds prove the assignment
-/// unchanged; returns how many assignments changed (`usize::MAX` labels count as changed).
-fn assign(
-    x: &Matrix,
-    centres: &[f64],
-    labels: &mut [usize],
-    upper: &mut [f64],
-    lower: &mut [f64],
-    half_gap: &mut [f64],
-) -> usize {
+/// unchanged, and moves reassigned items between the cluster sums; returns how many assignments
+/// changed (every item counts as changed on the first call).
+fn assign(x: &Matrix, centres: &[f64], st: &mut State) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2, checked just above.
+            return unsafe { assign_avx2(x, centres, st) };
+        }
+    }
+    assign_impl(x, centres, st)
+}
+
+/// [`assign_impl`] compiled for AVX2. The arithmetic is the same, lane for lane, as the generic
+/// build (no FMA), so both give bit-identical results.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn assign_avx2(x: &Matrix, centres: &[f64], st: &mut State) -> usize {
+    assign_impl(x, centres, st)
+}
+
+#[inline(always)]
+fn assign_impl(x: &Matrix, centres: &[f64], st: &mut State) -> usize {
     let d = x.dim();
-    for (j, g) in half_gap.iter_mut().enumerate() {
+    let k = st.counts.len();
+    let panel = Panel::new(centres, d);
+    let mut dist = vec![0.0; k.div_ceil(4) * 4];
+    for (j, g) in st.half_gap.iter_mut().enumerate() {
         let cj = &centres[j * d..(j + 1) * d];
         *g = 0.5
             * centres
@@ -350,23 +410,34 @@ fn assign(
     }
     let mut changed = 0;
     for (i, row) in x.rows().enumerate() {
-        let a = labels[i];
+        let a = st.labels[i];
         if a != usize::MAX {
-            let m = half_gap[a].max(lower[i]);
-            if upper[i] <= m {
+            let m = st.half_gap[a].max(st.lower[i]);
+            if st.upper[i] <= m {
                 continue;
             }
             let u = sq_dist(row, &centres[a * d..(a + 1) * d]).sqrt();
-            upper[i] = u;
+            st.upper[i] = u;
             if u <= m {
                 continue;
             }
         }
-        let (j, d1, d2) = nearest2(row, centres, d);
-        upper[i] = d1.sqrt();
-        lower[i] = d2.sqrt();
+        panel.sq_dists(row, &mut dist);
+        let (j, d1, d2) = two_smallest(&dist[..k]);
+        st.upper[i] = d1.sqrt();
+        st.lower[i] = d2.sqrt();
         if j != a {
-            labels[i] = j;
+            if a != usize::MAX {
+                for (s, v) in st.sums[a * d..(a + 1) * d].iter_mut().zip(row) {
+                    *s -= v;
+                }
+                st.counts[a] -= 1;
+            }
+            for (s, v) in st.sums[j * d..(j + 1) * d].iter_mut().zip(row) {
+                *s += v;
+            }
+            st.counts[j] += 1;
+            st.labels[i] = j;
             changed += 1;
         }
     }
@@ -391,38 +462,36 @@ fn update_bounds(labels: &[usize], shift: &[f64], upper: &mut [f64], lower: &mut
     }
 }
 
-/// Moves every empty cluster onto one of the items farthest from their (old) centres, as
-/// scikit-learn does; those items' bounds are reset so they are reassigned exactly next time.
-fn relocate_empty(
-    x: &Matrix,
-    centres: &[f64],
-    labels: &[usize],
-    sums: &mut [f64],
-    counts: &mut [usize],
-    upper: &mut [f64],
-    lower: &mut [f64],
-) {
+/// Moves every empty cluster onto one of the items farthest from their centres (as
+/// scikit-learn does); those items are reassigned to the emptied cluster and their bounds reset
+/// so the next assignment examines them exactly.
+fn relocate_empty(x: &Matrix, centres: &[f64], st: &mut State) {
     let d = x.dim();
-    let empty: Vec<usize> = (0..counts.len()).filter(|&j| counts[j] == 0).collect();
+    let empty: Vec<usize> = (0..st.counts.len())
+        .filter(|&j| st.counts[j] == 0)
+        .collect();
     let mut far: Vec<(f64, usize)> = x
         .rows()
-        .zip(labels)
+        .zip(&st.labels)
         .enumerate()
         .map(|(i, (row, &l))| (sq_dist(row, &centres[l * d..(l + 1) * d]), i))
         .collect();
     far.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
     for (&j, &(_, i)) in empty.iter().zip(&far) {
-        let old = labels[i];
-        let row = x.row(i);
-        if counts[old] > 0 {
-            for (s, v) in sums[old * d..(old + 1) * d].iter_mut().zip(row) {
-                *s -= v;
-            }
-            counts[old] -= 1;
+        let old = st.labels[i];
+        // Never empty another cluster to fill this one.
+        if st.counts[old] <= 1 {
+            continue;
         }
-        sums[j * d..(j + 1) * d].copy_from_slice(row);
-        counts[j] = 1;
-        upper[i] = f64::INFINITY;
-        lower[i] = 0.0;
+        let row = x.row(i);
+        for (s, v) in st.sums[old * d..(old + 1) * d].iter_mut().zip(row) {
+            *s -= v;
+        }
+        st.counts[old] -= 1;
+        st.sums[j * d..(j + 1) * d].copy_from_slice(row);
+        st.counts[j] = 1;
+        st.labels[i] = j;
+        st.upper[i] = f64::INFINITY;
+        st.lower[i] = 0.0;
     }
 }

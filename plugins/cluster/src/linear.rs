@@ -55,7 +55,10 @@ impl Softmax {
     /// Checks the settings.
     pub fn check(&self) -> Result<()> {
         if !(self.c.is_finite() && self.c > 0.0) {
-            return Err(ClusterError::parameter("c", format!("must be positive; got {}", self.c)));
+            return Err(ClusterError::parameter(
+                "c",
+                format!("must be positive; got {}", self.c),
+            ));
         }
         if self.max_iter == 0 {
             return Err(ClusterError::parameter("max_iter", "must be at least 1"));
@@ -74,7 +77,9 @@ impl Softmax {
         self.check()?;
         check_labels("linear-probe labels", labels, x.n())?;
         if x.n() == 0 {
-            return Err(ClusterError::Degenerate("cannot fit a linear probe on no items".into()));
+            return Err(ClusterError::Degenerate(
+                "cannot fit a linear probe on no items".into(),
+            ));
         }
         let (n, d) = (x.n(), x.dim());
         let (codes, classes) = encode_labels(labels);
@@ -133,7 +138,11 @@ impl SoftmaxModel {
         let mut zrow = vec![0.0; d];
         let mut logits = vec![0.0; k];
         for row in x.rows() {
-            for ((z, v), (m, s)) in zrow.iter_mut().zip(row).zip(self.mean.iter().zip(&self.scale)) {
+            for ((z, v), (m, s)) in zrow
+                .iter_mut()
+                .zip(row)
+                .zip(self.mean.iter().zip(&self.scale))
+            {
                 *z = (v - m) / s;
             }
             logits_of(&self.weights, &self.bias, &zrow, &mut logits);
@@ -236,7 +245,10 @@ impl LinearProbe {
         });
         let fold_accuracies = results.into_iter().collect::<Result<Vec<f64>>>()?;
         let m = fold_accuracies.iter().sum::<f64>() / fold_accuracies.len() as f64;
-        let var = fold_accuracies.iter().map(|a| (a - m) * (a - m)).sum::<f64>()
+        let var = fold_accuracies
+            .iter()
+            .map(|a| (a - m) * (a - m))
+            .sum::<f64>()
             / fold_accuracies.len() as f64;
         let (codes, classes) = encode_labels(labels);
         let mut counts = vec![0usize; classes.len()];

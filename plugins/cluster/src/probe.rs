@@ -86,13 +86,22 @@ fn field(name: &str) -> String {
 impl ClusterProbe {
     fn check(&self) -> rensou_core::Result<()> {
         if self.max_label_values < 2 {
-            return Err(Error::config(field("max_label_values"), "must be at least 2"));
+            return Err(Error::config(
+                field("max_label_values"),
+                "must be at least 2",
+            ));
         }
         if self.kmeans_restarts == 0 || self.kmeans_restarts > 1000 {
-            return Err(Error::config(field("kmeans_restarts"), "must be in 1..=1000"));
+            return Err(Error::config(
+                field("kmeans_restarts"),
+                "must be in 1..=1000",
+            ));
         }
         if self.kmeans_max_iter == 0 {
-            return Err(Error::config(field("kmeans_max_iter"), "must be at least 1"));
+            return Err(Error::config(
+                field("kmeans_max_iter"),
+                "must be at least 1",
+            ));
         }
         if !(self.kmeans_tol.is_finite() && self.kmeans_tol >= 0.0) {
             return Err(Error::config(
@@ -113,7 +122,10 @@ impl ClusterProbe {
             return Err(Error::config(field("probe_max_iter"), "must be at least 1"));
         }
         if self.labels.iter().any(String::is_empty) {
-            return Err(Error::config(field("labels"), "label names must not be empty"));
+            return Err(Error::config(
+                field("labels"),
+                "label names must not be empty",
+            ));
         }
         Ok(())
     }
@@ -157,7 +169,10 @@ impl ClusterProbe {
         let scores = sil.scores(x, &label_arrays)?;
         let mut sil_map = Map::new();
         for ((name, _), score) in labels.iter().zip(scores.scores) {
-            sil_map.insert((*name).into(), option_value(score, "silhouette", name, &mut skipped));
+            sil_map.insert(
+                (*name).into(),
+                option_value(score, "silhouette", name, &mut skipped),
+            );
         }
         out.insert("silhouette".into(), Value::Object(sil_map));
         out.insert("silhouette_items".into(), json!(scores.items));
@@ -311,7 +326,9 @@ impl ProbeConfig for ClusterProbe {
         let mut out = Map::new();
         for (modality, latents) in ctx.latents {
             let set = ctx.data.sets.get(modality).ok_or_else(|| {
-                Error::Data(format!("{NAME}: no items or labels for modality `{modality}`"))
+                Error::Data(format!(
+                    "{NAME}: no items or labels for modality `{modality}`"
+                ))
             })?;
             let labels = self.chosen(&set.labels);
             for (name, values) in &labels {

@@ -15,7 +15,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::error::{ClusterError, Result};
-use crate::matrix::{check_labels, encode_labels, sq_dist, Matrix};
+use crate::matrix::{check_labels, encode_labels, Matrix, Panel};
 use crate::parallel;
 
 /// How [`Silhouette::scores`] computes scores.
@@ -119,13 +119,95 @@ fn mean_scores(x: &Matrix, labelings: &[&[i64]], threads: usize) -> Vec<Result<f
         .collect()
 }
 
+/// Rows per parallel task.
+const BLOCK: usize = 64;
+
+/// A labeling as dense codes with the size of every label.
+struct Coded {
+    codes: Vec<usize>,
+    counts: Vec<usize>,
+}
+
+/// Silhouettes of the rows in `rows` under every labeling of `usable` (one vector per labeling).
+fn block_silhouettes(
+    x: &Matrix,
+    panel: &Panel,
+    usable: &[&Coded],
+    rows: std::ops::Range<usize>,
+) -> Vec<Vec<f64>> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2, checked just above.
+            return unsafe { block_silhouettes_avx2(x, panel, usable, rows) };
+        }
+    }
+    block_silhouettes_impl(x, panel, usable, rows)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn block_silhouettes_avx2(
+    x: &Matrix,
+    panel: &Panel,
+    usable: &[&Coded],
+    rows: std::ops::Range<usize>,
+) -> Vec<Vec<f64>> {
+    block_silhouettes_impl(x, panel, usable, rows)
+}
+
+#[inline(always)]
+fn block_silhouettes_impl(
+    x: &Matrix,
+    panel: &Panel,
+    usable: &[&Coded],
+    rows: std::ops::Range<usize>,
+) -> Vec<Vec<f64>> {
+    let n = x.n();
+    let mut dist = vec![0.0f64; n.div_ceil(4) * 4];
+    let mut sums: Vec<Vec<f64>> = usable.iter().map(|c| vec![0.0; c.counts.len()]).collect();
+    let mut out: Vec<Vec<f64>> = usable.iter().map(|_| Vec::with_capacity(rows.len())).collect();
+    for i in rows {
+        panel.sq_dists(x.row(i), &mut dist);
+        for v in dist.iter_mut() {
+            *v = v.sqrt();
+        }
+        for ((c, s), o) in usable.iter().zip(sums.iter_mut()).zip(out.iter_mut()) {
+            s.iter_mut().for_each(|v| *v = 0.0);
+            for (&code, &d) in c.codes.iter().zip(&dist[..n]) {
+                s[code] += d;
+            }
+            o.push(silhouette_of(c, s, i));
+        }
+    }
+    out
+}
+
+/// The silhouette of item `i` from its summed distances to every label.
+fn silhouette_of(c: &Coded, sums: &[f64], i: usize) -> f64 {
+    let own = c.codes[i];
+    if c.counts[own] <= 1 {
+        return 0.0;
+    }
+    let a = sums[own] / (c.counts[own] - 1) as f64;
+    let b = sums
+        .iter()
+        .zip(&c.counts)
+        .enumerate()
+        .filter(|&(l, _)| l != own)
+        .map(|(_, (&sum, &count))| sum / count as f64)
+        .fold(f64::INFINITY, f64::min);
+    let m = a.max(b);
+    if m > 0.0 {
+        (b - a) / m
+    } else {
+        0.0
+    }
+}
+
 /// Per-item silhouettes of several labelings; labels must already have length `x.n()`.
 fn samples_multi(x: &Matrix, labelings: &[&[i64]], threads: usize) -> Vec<Result<Vec<f64>>> {
     let n = x.n();
-    struct Coded {
-        codes: Vec<usize>,
-        counts: Vec<usize>,
-    }
     let mut coded: Vec<Result<Coded>> = Vec::with_capacity(labelings.len());
     for labels in labelings {
         let (codes, classes) = encode_labels(labels);
@@ -144,59 +226,20 @@ fn samples_multi(x: &Matrix, labelings: &[&[i64]], threads: usize) -> Vec<Result
     }
     let usable: Vec<&Coded> = coded.iter().filter_map(|c| c.as_ref().ok()).collect();
     if usable.is_empty() {
-        return coded
-            .into_iter()
-            .map(|c| c.map(|_| Vec::new()))
-            .collect();
+        return coded.into_iter().map(|c| c.map(|_| Vec::new())).collect();
     }
 
     // Rows are split into blocks; each block yields its rows' silhouettes for every usable
     // labeling.
-    const BLOCK: usize = 64;
+    let panel = Panel::new(x.as_slice(), x.dim());
     let blocks = n.div_ceil(BLOCK);
     let per_block: Vec<Vec<Vec<f64>>> = parallel::map(blocks, threads, |b| {
         let lo = b * BLOCK;
-        let hi = (lo + BLOCK).min(n);
-        let mut dist = vec![0.0f64; n];
-        let mut sums: Vec<Vec<f64>> = usable.iter().map(|c| vec![0.0; c.counts.len()]).collect();
-        let mut out: Vec<Vec<f64>> = usable.iter().map(|_| Vec::with_capacity(hi - lo)).collect();
-        for i in lo..hi {
-            let xi = x.row(i);
-            for (j, d) in dist.iter_mut().enumerate() {
-                *d = sq_dist(xi, x.row(j)).sqrt();
-            }
-            for (u, c) in usable.iter().enumerate() {
-                let s = &mut sums[u];
-                s.iter_mut().for_each(|v| *v = 0.0);
-                for (&code, &d) in c.codes.iter().zip(&dist) {
-                    s[code] += d;
-                }
-                let own = c.codes[i];
-                let value = if c.counts[own] <= 1 {
-                    0.0
-                } else {
-                    let a = s[own] / (c.counts[own] - 1) as f64;
-                    let b = s
-                        .iter()
-                        .zip(&c.counts)
-                        .enumerate()
-                        .filter(|&(l, _)| l != own)
-                        .map(|(_, (&sum, &count))| sum / count as f64)
-                        .fold(f64::INFINITY, f64::min);
-                    let m = a.max(b);
-                    if m > 0.0 {
-                        (b - a) / m
-                    } else {
-                        0.0
-                    }
-                };
-                out[u].push(value);
-            }
-        }
-        out
+        block_silhouettes(x, &panel, &usable, lo..(lo + BLOCK).min(n))
     });
 
-    let mut usable_results: Vec<Vec<f64>> = (0..usable.len()).map(|_| Vec::with_capacity(n)).collect();
+    let mut usable_results: Vec<Vec<f64>> =
+        (0..usable.len()).map(|_| Vec::with_capacity(n)).collect();
     for block in per_block {
         for (u, values) in block.into_iter().enumerate() {
             usable_results[u].extend(values);

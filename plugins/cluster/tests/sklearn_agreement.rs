@@ -44,7 +44,12 @@ fn silhouette_matches_sklearn() {
         let want = blobs["silhouette"][name].as_f64().expect("score");
         for threads in [1, 2, 3] {
             let got = silhouette_score(&x, &labels, threads).expect("silhouette");
-            close(got, want, TOL, &format!("silhouette {name} ({threads} threads)"));
+            close(
+                got,
+                want,
+                TOL,
+                &format!("silhouette {name} ({threads} threads)"),
+            );
         }
     }
     let truth = ints(&blobs["labelings"]["truth"]);
@@ -70,7 +75,10 @@ fn silhouette_matches_sklearn() {
 #[test]
 fn ari_and_nmi_match_sklearn() {
     let f = fixture();
-    let mut all = f["blobs"]["labelings"].as_object().expect("labelings").clone();
+    let mut all = f["blobs"]["labelings"]
+        .as_object()
+        .expect("labelings")
+        .clone();
     for (k, v) in f["edge_labelings"].as_object().expect("edge") {
         all.insert(k.clone(), v.clone());
     }
@@ -81,8 +89,18 @@ fn ari_and_nmi_match_sklearn() {
         let (la, lb) = (ints(&all[a]), ints(&all[b]));
         let ari = adjusted_rand_index(&la, &lb).expect("ari");
         let nmi = normalized_mutual_info(&la, &lb).expect("nmi");
-        close(ari, p["ari"].as_f64().expect("ari"), TOL, &format!("ARI {a} vs {b}"));
-        close(nmi, p["nmi"].as_f64().expect("nmi"), TOL, &format!("NMI {a} vs {b}"));
+        close(
+            ari,
+            p["ari"].as_f64().expect("ari"),
+            TOL,
+            &format!("ARI {a} vs {b}"),
+        );
+        close(
+            nmi,
+            p["nmi"].as_f64().expect("nmi"),
+            TOL,
+            &format!("NMI {a} vs {b}"),
+        );
     }
 }
 
@@ -103,7 +121,12 @@ fn magnitude_matches_scipy() {
     for (a, b) in got.distances.iter().zip(dist.as_slice()) {
         close(*a, *b, TOL, "distance");
     }
-    close(got.pearson_r.expect("r"), m["pearson_r"].as_f64().expect("r"), TOL, "pearson");
+    close(
+        got.pearson_r.expect("r"),
+        m["pearson_r"].as_f64().expect("r"),
+        TOL,
+        "pearson",
+    );
     close(
         got.spearman_rho.expect("rho"),
         m["spearman_rho"].as_f64().expect("rho"),
@@ -112,9 +135,22 @@ fn magnitude_matches_scipy() {
     );
     let t = &f["spearman_ties"];
     let (a, b) = (floats(&t["a"]), floats(&t["b"]));
-    close(spearman(&a, &b).expect("rho"), t["rho"].as_f64().expect("rho"), TOL, "ties rho");
-    close(pearson(&a, &b).expect("r"), t["pearson"].as_f64().expect("r"), TOL, "ties r");
-    assert_eq!(average_ranks(&[3.0, 1.0, 3.0, 2.0]), vec![3.5, 1.0, 3.5, 2.0]);
+    close(
+        spearman(&a, &b).expect("rho"),
+        t["rho"].as_f64().expect("rho"),
+        TOL,
+        "ties rho",
+    );
+    close(
+        pearson(&a, &b).expect("r"),
+        t["pearson"].as_f64().expect("r"),
+        TOL,
+        "ties r",
+    );
+    assert_eq!(
+        average_ranks(&[3.0, 1.0, 3.0, 2.0]),
+        vec![3.5, 1.0, 3.5, 2.0]
+    );
 }
 
 #[test]
@@ -122,7 +158,9 @@ fn kmeans_inertia_within_one_percent_of_sklearn() {
     let f = fixture();
     for (key, k) in [("blobs", 4), ("separated", 5)] {
         let x = matrix(&f[key]["x"]);
-        let want = f[key]["kmeans_inertia_best_of_10"].as_f64().expect("inertia");
+        let want = f[key]["kmeans_inertia_best_of_10"]
+            .as_f64()
+            .expect("inertia");
         for seed in 0..5 {
             let fit = KMeans {
                 seed,
@@ -153,8 +191,18 @@ fn kmeans_recovers_separated_blobs() {
         .fit(&x)
         .expect("fit");
         let pred: Vec<i64> = fit.labels.iter().map(|&l| l as i64).collect();
-        close(adjusted_rand_index(&truth, &pred).expect("ari"), 1.0, 1e-12, "ARI");
-        close(normalized_mutual_info(&truth, &pred).expect("nmi"), 1.0, 1e-12, "NMI");
+        close(
+            adjusted_rand_index(&truth, &pred).expect("ari"),
+            1.0,
+            1e-12,
+            "ARI",
+        );
+        close(
+            normalized_mutual_info(&truth, &pred).expect("nmi"),
+            1.0,
+            1e-12,
+            "NMI",
+        );
         assert_eq!(fit.predict(&x).expect("predict"), fit.labels);
     }
 }
@@ -182,7 +230,12 @@ fn logistic_regression_matches_sklearn() {
         close(*a, *b, 1e-5, "probability");
     }
     let pred = model.predict(&x.select_rows(&idx_test)).expect("predict");
-    let acc = pred.iter().zip(&y[train..]).filter(|(p, t)| p == t).count() as f64
-        / idx_test.len() as f64;
-    close(acc, f["logistic"]["accuracy_test"].as_f64().expect("acc"), 1e-12, "accuracy");
+    let acc =
+        pred.iter().zip(&y[train..]).filter(|(p, t)| p == t).count() as f64 / idx_test.len() as f64;
+    close(
+        acc,
+        f["logistic"]["accuracy_test"].as_f64().expect("acc"),
+        1e-12,
+        "accuracy",
+    );
 }

@@ -32,6 +32,7 @@ pub struct CoherenceConfig {
     /// Items per class of `figure_label` shown in the figure (1); 0: no figure.
     pub figure_per_class: usize,
     /// Seed of the prior samples and the item subset; omitted: derived from the run's seed.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub seed: Option<u64>,
 }
 
@@ -59,7 +60,10 @@ impl CoherenceConfig {
     /// Checks every field; the error names the field and what is allowed.
     pub fn check(&self) -> Result<()> {
         if self.labels.is_empty() {
-            return Err(fail("labels", "must name at least one label (e.g. `number`)"));
+            return Err(fail(
+                "labels",
+                "must name at least one label (e.g. `number`)",
+            ));
         }
         for (i, label) in self.labels.iter().enumerate() {
             if label.trim().is_empty() {

@@ -20,7 +20,9 @@ pub enum CoherenceError {
         what: String,
     },
     /// None of the configured labels is carried by any modality.
-    #[error("coherence: no modality carries any of the labels {wanted} (labels present: {present})")]
+    #[error(
+        "coherence: no modality carries any of the labels {wanted} (labels present: {present})"
+    )]
     NoLabels {
         /// The configured labels, comma separated.
         wanted: String,

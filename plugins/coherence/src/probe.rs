@@ -15,6 +15,8 @@ use crate::figure::{self, Grid};
 
 /// Latents decoded (and classified) in one call to the model and the classifiers.
 const BATCH: usize = 1024;
+/// Most classes of `figure_label` the figure shows (one or more rows each).
+const MAX_FIGURE_CLASSES: usize = 20;
 /// File name of the figure.
 pub const FIGURE_FILE: &str = "coherence.png";
 
@@ -65,7 +67,12 @@ fn decode(ctx: &ProbeContext<'_>, target: &Modal<'_>, z: &[f32], dim: usize) -> 
 }
 
 /// Classifies `items` of `target` for `label`, checking the length.
-fn classify(ctx: &ProbeContext<'_>, target: &Modal<'_>, label: &str, items: &[f32]) -> Result<Vec<i64>> {
+fn classify(
+    ctx: &ProbeContext<'_>,
+    target: &Modal<'_>,
+    label: &str,
+    items: &[f32],
+) -> Result<Vec<i64>> {
     let n = items.len() / target.item_len;
     let predictions = ctx.classifiers.predict(&target.name, label, items)?;
     if predictions.len() != n {
@@ -107,7 +114,11 @@ fn accuracy(predictions: &[i64], truth: &[i64]) -> f64 {
     if truth.is_empty() {
         return 0.0;
     }
-    let hits = predictions.iter().zip(truth).filter(|(p, t)| p == t).count();
+    let hits = predictions
+        .iter()
+        .zip(truth)
+        .filter(|(p, t)| p == t)
+        .count();
     hits as f64 / truth.len() as f64
 }
 
@@ -124,19 +135,33 @@ fn joined<'a>(names: impl IntoIterator<Item = &'a String>) -> String {
 fn modalities<'a>(cfg: &CoherenceConfig, ctx: &'a ProbeContext<'_>) -> Result<Vec<Modal<'a>>> {
     let names = ctx.model.modalities();
     if names.is_empty() {
-        return Err(CoherenceError::Inconsistent("the model has no modalities".into()));
+        return Err(CoherenceError::Inconsistent(
+            "the model has no modalities".into(),
+        ));
     }
     let dim = ctx.model.latent_dim();
+    if dim == 0 {
+        return Err(CoherenceError::Inconsistent(
+            "the model's latent dimension is 0".into(),
+        ));
+    }
     let mut out = Vec::with_capacity(names.len());
     for name in names {
-        let set = ctx.data.sets.get(&name).ok_or_else(|| CoherenceError::MissingModality {
-            modality: name.clone(),
-            what: format!("no items; the data has {}", joined(ctx.data.sets.keys())),
-        })?;
-        let latents = ctx.latents.get(&name).ok_or_else(|| CoherenceError::MissingModality {
-            modality: name.clone(),
-            what: "no latents were computed".into(),
-        })?;
+        let set = ctx
+            .data
+            .sets
+            .get(&name)
+            .ok_or_else(|| CoherenceError::MissingModality {
+                modality: name.clone(),
+                what: format!("no items; the data has {}", joined(ctx.data.sets.keys())),
+            })?;
+        let latents = ctx
+            .latents
+            .get(&name)
+            .ok_or_else(|| CoherenceError::MissingModality {
+                modality: name.clone(),
+                what: "no latents were computed".into(),
+            })?;
         if latents.n != set.len() || latents.dim != dim || latents.loc.len() != latents.n * dim {
             return Err(CoherenceError::Inconsistent(format!(
                 "`{name}` has {} items but {} latents of dimension {} ({} values; the model's \
@@ -257,7 +282,10 @@ pub(crate) fn run(cfg: &CoherenceConfig, ctx: &ProbeContext<'_>) -> Result<Value
     for m in &mods {
         let mut per = Map::new();
         for label in &m.labels {
-            per.insert(label.clone(), json!(ctx.classifiers.accuracy(&m.name, label)?));
+            per.insert(
+                label.clone(),
+                json!(ctx.classifiers.accuracy(&m.name, label)?),
+            );
         }
         classifier_accuracy.insert(m.name.clone(), Value::Object(per));
     }
@@ -280,7 +308,10 @@ pub(crate) fn run(cfg: &CoherenceConfig, ctx: &ProbeContext<'_>) -> Result<Value
                 if same {
                     labels.push(label.clone());
                 } else if source.carries(label) {
-                    let (s, t) = (source.truth(label, &indices)?, target.truth(label, &indices)?);
+                    let (s, t) = (
+                        source.truth(label, &indices)?,
+                        target.truth(label, &indices)?,
+                    );
                     let differ = s.iter().zip(&t).filter(|(a, b)| a != b).count();
                     if differ == 0 {
                         labels.push(label.clone());
@@ -299,9 +330,7 @@ pub(crate) fn run(cfg: &CoherenceConfig, ctx: &ProbeContext<'_>) -> Result<Value
             let mut per_label = Map::new();
             for label in &labels {
                 let truth = target.truth(label, &indices)?;
-                let acc = predictions
-                    .get(label)
-                    .map_or(0.0, |p| accuracy(p, &truth));
+                let acc = predictions.get(label).map_or(0.0, |p| accuracy(p, &truth));
                 per_label.insert(label.clone(), json!(acc));
                 if !same {
                     let e = cross_sums.entry(label.clone()).or_insert((0.0, 0));
@@ -386,7 +415,8 @@ fn joint_coherence(
     let dim = ctx.model.latent_dim();
     let n = cfg.joint_samples;
     let joint_seed = derive_seed(seed, &["coherence", "joint"]);
-    ctx.progress.stage("coherence: joint", Some(mods.len() as u64));
+    ctx.progress
+        .stage("coherence: joint", Some(mods.len() as u64));
     let z = ctx.model.sample_prior(n, joint_seed)?;
     if z.len() != n * dim {
         return Err(CoherenceError::Inconsistent(format!(
@@ -400,7 +430,11 @@ fn joint_coherence(
         let p = generate(ctx, m, &z, dim, &m.labels)?;
         distributions.insert(
             m.name.clone(),
-            Value::Object(p.iter().map(|(l, v)| (l.clone(), distribution(v))).collect()),
+            Value::Object(
+                p.iter()
+                    .map(|(l, v)| (l.clone(), distribution(v)))
+                    .collect(),
+            ),
         );
         predictions.insert(m.name.clone(), p);
         ctx.progress.advance(1);
@@ -483,10 +517,21 @@ fn figure_grid(
             rows.push(i);
         }
     }
+    if per_class.len() > MAX_FIGURE_CLASSES {
+        notes.push(format!(
+            "figure shows the first {MAX_FIGURE_CLASSES} of {} classes of `{}`",
+            per_class.len(),
+            cfg.figure_label
+        ));
+        per_class = per_class.into_iter().take(MAX_FIGURE_CLASSES).collect();
+    }
     let rows: Vec<usize> = per_class.values().flatten().copied().collect();
     let row_labels = per_class
         .iter()
-        .flat_map(|(v, rows)| rows.iter().map(move |_| format!("{} {v}", cfg.figure_label)))
+        .flat_map(|(v, rows)| {
+            rows.iter()
+                .map(move |_| format!("{} {v}", cfg.figure_label))
+        })
         .collect();
 
     let mut columns = Vec::new();
@@ -500,8 +545,34 @@ fn figure_grid(
         for target in mods {
             columns.push(format!("{} \u{2192} {}", source.name, target.name));
             let items = decode(ctx, target, &z, ctx.model.latent_dim())?;
-            for (r, item) in items.chunks_exact(target.item_len).enumerate() {
-                cells[r].push(ImageTile::from_unit_f32(&target.shape, item)?);
+            // Captions: the target classifier's verdict on the figure label, a cross if wrong.
+            let verdicts = if target.carries(&cfg.figure_label) {
+                let truth = target.truth(&cfg.figure_label, &rows)?;
+                let predicted = classify(ctx, target, &cfg.figure_label, &items)?;
+                predicted
+                    .iter()
+                    .zip(&truth)
+                    .map(|(p, t)| {
+                        Some(if p == t {
+                            format!("{p}")
+                        } else {
+                            format!("{p} \u{2717}")
+                        })
+                    })
+                    .collect()
+            } else {
+                vec![None; rows.len()]
+            };
+            for ((r, item), caption) in items
+                .chunks_exact(target.item_len)
+                .enumerate()
+                .zip(verdicts)
+            {
+                let tile = ImageTile::from_unit_f32(&target.shape, item)?;
+                cells[r].push(match caption {
+                    Some(c) => tile.with_caption(c),
+                    None => tile,
+                });
             }
         }
     }

@@ -87,7 +87,10 @@ fn perfect_model_is_fully_coherent() {
     }
     assert_eq!(m["joint"]["samples"], 1000);
     assert_eq!(m["joint"]["all_labels"], 1.0);
-    assert!(m["source"].as_str().unwrap_or("").contains("posterior location"));
+    assert!(m["source"]
+        .as_str()
+        .unwrap_or("")
+        .contains("posterior location"));
     assert_eq!(m["figure"], "coherence.png");
     assert!(is_png(&dir.path().join("coherence/coherence.png")));
 }
@@ -117,7 +120,11 @@ fn corrupting_a_known_subset_gives_the_right_fractions() {
     let threes = z.chunks_exact(2).filter(|r| r[0] == 3.0).count();
     assert!(threes > 50, "{threes}");
     let expected = 1.0 - threes as f64 / 1000.0;
-    assert!(close(&m["joint"]["by_label"]["number"], expected), "{}", m["joint"]);
+    assert!(
+        close(&m["joint"]["by_label"]["number"], expected),
+        "{}",
+        m["joint"]
+    );
     assert_eq!(m["joint"]["by_label"]["colour"], 1.0);
     assert!(close(&m["joint"]["all_labels"], expected));
     let three_share = &m["joint"]["predicted_distribution"]["cmnist"]["number"]["3"];
@@ -127,7 +134,11 @@ fn corrupting_a_known_subset_gives_the_right_fractions() {
 #[test]
 fn single_modality_model_reports_reconstruction_only() {
     let dir = tmp();
-    let outcome = run(&FakeModel::exact(&["oscn"]), CoherenceConfig::default(), dir.path());
+    let outcome = run(
+        &FakeModel::exact(&["oscn"]),
+        CoherenceConfig::default(),
+        dir.path(),
+    );
     assert!(outcome.result.is_ok(), "{:?}", outcome.result);
     let m = metrics(dir.path());
     assert_eq!(m["reconstruction"]["oscn"]["number"], 1.0);
@@ -155,14 +166,22 @@ fn labels_not_shared_by_pairs_are_checked_only_where_meaningful() {
         colour[0] = (colour[0] + 1) % 4;
     }
     let config = CoherenceConfig {
-        labels: vec!["number".into(), "colour".into(), "shape".into(), "size".into()],
+        labels: vec![
+            "number".into(),
+            "colour".into(),
+            "shape".into(),
+            "size".into(),
+        ],
         ..CoherenceConfig::default()
     };
     let dir = tmp();
     let outcome = run_on(&model, config, &data, &latents, dir.path());
     assert!(outcome.result.is_ok(), "{:?}", outcome.result);
     let m = metrics(dir.path());
-    assert_eq!(m["labels"], serde_json::json!(["number", "colour", "shape"]));
+    assert_eq!(
+        m["labels"],
+        serde_json::json!(["number", "colour", "shape"])
+    );
     assert_eq!(m["reconstruction"]["oscn"]["shape"], 1.0);
     assert!(m["reconstruction"]["cmnist"]["shape"].is_null());
     assert!(m["cross"]["cmnist"]["oscn"]["shape"].is_null());
@@ -215,15 +234,38 @@ fn missing_data_and_labels_are_clear_errors() {
     let model = FakeModel::exact(&["oscn", "cmnist"]);
     let (data_one, latents_one) = data(&["oscn"], 1);
     let dir = tmp();
-    let outcome = run_on(&model, CoherenceConfig::default(), &data_one, &latents_one, dir.path());
-    let err = outcome.result.err().map(|e| e.to_string()).unwrap_or_default();
-    assert!(err.contains("`cmnist`") && err.contains("no items"), "{err}");
+    let outcome = run_on(
+        &model,
+        CoherenceConfig::default(),
+        &data_one,
+        &latents_one,
+        dir.path(),
+    );
+    let err = outcome
+        .result
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        err.contains("`cmnist`") && err.contains("no items"),
+        "{err}"
+    );
     assert!(dir.path().join("coherence/error.txt").exists());
 
     let (data_two, mut latents_two) = data(&["oscn", "cmnist"], 1);
     latents_two.remove("cmnist");
-    let outcome = run_on(&model, CoherenceConfig::default(), &data_two, &latents_two, dir.path());
-    let err = outcome.result.err().map(|e| e.to_string()).unwrap_or_default();
+    let outcome = run_on(
+        &model,
+        CoherenceConfig::default(),
+        &data_two,
+        &latents_two,
+        dir.path(),
+    );
+    let err = outcome
+        .result
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
     assert!(err.contains("no latents"), "{err}");
 
     let config = CoherenceConfig {
@@ -231,15 +273,28 @@ fn missing_data_and_labels_are_clear_errors() {
         ..CoherenceConfig::default()
     };
     let outcome = run(&model, config, dir.path());
-    let err = outcome.result.err().map(|e| e.to_string()).unwrap_or_default();
-    assert!(err.contains("size") && err.contains("colour, number"), "{err}");
+    let err = outcome
+        .result
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        err.contains("size") && err.contains("colour, number"),
+        "{err}"
+    );
 
     // Unequal pair counts.
     let (mut data_bad, latents_bad) = data(&["oscn", "cmnist"], 1);
     if let Some(set) = data_bad.sets.get_mut("cmnist") {
         *set = set.select(&[0, 1, 2]);
     }
-    let outcome = run_on(&model, CoherenceConfig::default(), &data_bad, &latents_bad, dir.path());
+    let outcome = run_on(
+        &model,
+        CoherenceConfig::default(),
+        &data_bad,
+        &latents_bad,
+        dir.path(),
+    );
     assert!(outcome.result.is_err());
 }
 
@@ -249,10 +304,16 @@ fn config_from_toml_defaults_and_validation() {
     struct File {
         probes: Vec<Box<dyn ProbeConfig>>,
     }
-    let file: File =
-        toml::from_str("[[probes]]\ntype = \"coherence\"\njoint_samples = 10\nlabels = [\"number\"]\n")
-            .unwrap_or_else(|e| panic!("{e}"));
+    let file: File = toml::from_str(
+        "[[probes]]\ntype = \"coherence\"\njoint_samples = 10\nlabels = [\"number\"]\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     let value = serde_json::to_value(&file.probes[0]).unwrap_or_default();
+    // The resolved config round-trips through TOML (an omitted seed stays omitted).
+    let text = toml::to_string(&CoherenceConfig::default()).unwrap_or_else(|e| panic!("{e}"));
+    assert!(!text.contains("seed"), "{text}");
+    let back: CoherenceConfig = toml::from_str(&text).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(back, CoherenceConfig::default());
     assert_eq!(value["type"], "coherence");
     assert_eq!(value["joint_samples"], 10);
     assert_eq!(value["labels"], serde_json::json!(["number"]));
@@ -264,8 +325,15 @@ fn config_from_toml_defaults_and_validation() {
         labels: vec!["number".into(), "number".into()],
         ..CoherenceConfig::default()
     };
-    let err = bad.validate().err().map(|e| e.to_string()).unwrap_or_default();
-    assert!(err.contains("coherence.labels") && err.contains("twice"), "{err}");
+    let err = bad
+        .validate()
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        err.contains("coherence.labels") && err.contains("twice"),
+        "{err}"
+    );
     let bad = CoherenceConfig {
         labels: vec![],
         ..CoherenceConfig::default()
@@ -286,7 +354,9 @@ fn registered_under_its_typetag_name() {
     let plugin = plugin.unwrap_or_else(|| panic!("coherence is not registered"));
     let config = (plugin.default_config)();
     assert_eq!(
-        rensou_core::probe::probe_type_name(&*config).ok().as_deref(),
+        rensou_core::probe::probe_type_name(&*config)
+            .ok()
+            .as_deref(),
         Some("coherence")
     );
 }

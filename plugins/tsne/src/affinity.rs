@@ -70,7 +70,11 @@ pub fn conditional_probabilities(nn: &Neighbours, perplexity: f64) -> Vec<f64> {
             }
             if diff > 0.0 {
                 lo = beta;
-                beta = if hi.is_finite() { 0.5 * (beta + hi) } else { beta * 2.0 };
+                beta = if hi.is_finite() {
+                    0.5 * (beta + hi)
+                } else {
+                    beta * 2.0
+                };
             } else {
                 hi = beta;
                 beta = 0.5 * (beta + lo);

@@ -81,7 +81,8 @@ fn knn_rows(
 ) {
     let rows = out.len() / k;
     let mut acc = vec![0f32; ROW_BLOCK * COL_BLOCK];
-    let mut best: Vec<Vec<(f32, u32)>> = (0..ROW_BLOCK).map(|_| Vec::with_capacity(k + 1)).collect();
+    let mut best: Vec<Vec<(f32, u32)>> =
+        (0..ROW_BLOCK).map(|_| Vec::with_capacity(k + 1)).collect();
     let mut r0 = 0;
     while r0 < rows {
         let b = ROW_BLOCK.min(rows - r0);

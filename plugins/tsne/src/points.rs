@@ -14,7 +14,9 @@ impl<'a> Points<'a> {
     /// `dim`, every value finite.
     pub fn new(data: &'a [f32], dim: usize) -> Result<Self> {
         if dim == 0 {
-            return Err(TsneError::Input("points need a dimension of at least 1".into()));
+            return Err(TsneError::Input(
+                "points need a dimension of at least 1".into(),
+            ));
         }
         if data.len() % dim != 0 {
             return Err(TsneError::Input(format!(

@@ -49,9 +49,19 @@ pub fn ok(out: &Output) -> String {
 /// Asserts failure with a one-line error on stderr (no panic) and returns it.
 pub fn fails(out: &Output) -> String {
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(!out.status.success(), "expected failure, got success: {err}");
-    assert!(!err.contains("panicked"), "panic instead of an error: {err}");
-    assert_eq!(err.trim_end().lines().count(), 1, "error is not one line: {err}");
+    assert!(
+        !out.status.success(),
+        "expected failure, got success: {err}"
+    );
+    assert!(
+        !err.contains("panicked"),
+        "panic instead of an error: {err}"
+    );
+    assert_eq!(
+        err.trim_end().lines().count(),
+        1,
+        "error is not one line: {err}"
+    );
     assert!(err.starts_with("error: "), "{err}");
     err
 }

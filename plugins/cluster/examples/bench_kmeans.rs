@@ -1,0 +1,64 @@
+//! k-means benchmark, Rust side (not a test): times [`KMeans`] on the input written by
+//! `bench/kmeans_sklearn.py` (70,000 x 20 raw little-endian `f32`), with the same settings
+//! (k = 9, n_init = 10, max_iter = 300, tol = 1e-4) on 2 threads.
+//!
+//! ```text
+//! cargo run --release -p rensou-cluster --example bench_kmeans -- /tmp/kmeans_70000x20.f32 [threads]
+//! ```
+
+use std::time::Instant;
+
+use rensou_cluster::{KMeans, Matrix};
+
+const DIM: usize = 20;
+const REPEATS: u64 = 3;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut args = std::env::args().skip(1);
+    let path = args
+        .next()
+        .unwrap_or_else(|| "/tmp/kmeans_70000x20.f32".to_owned());
+    let threads: usize = args.next().map(|t| t.parse()).transpose()?.unwrap_or(2);
+    let bytes = std::fs::read(&path)?;
+    let values: Vec<f32> = bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    let n = values.len() / DIM;
+    let t = Instant::now();
+    let x = Matrix::from_f32(n, DIM, &values)?;
+    let convert = t.elapsed().as_secs_f64();
+    println!("{path}: {n} x {DIM}; {threads} threads; f32 -> f64 copy {convert:.3} s");
+    let mut times = Vec::new();
+    for seed in 0..REPEATS {
+        let km = KMeans {
+            seed,
+            threads,
+            ..KMeans::new(9)
+        };
+        let t = Instant::now();
+        let fit = km.fit(&x)?;
+        let secs = t.elapsed().as_secs_f64();
+        times.push(secs);
+        println!(
+            "rensou-cluster KMeans seed {seed}: {secs:.3} s, inertia {:.6e}, best restart {} \
+             ({} iterations), restart inertias min {:.6e} max {:.6e}, iterations {:?}",
+            fit.inertia,
+            fit.best_restart,
+            fit.iterations,
+            fit.restart_inertias
+                .iter()
+                .copied()
+                .fold(f64::INFINITY, f64::min),
+            fit.restart_inertias.iter().copied().fold(0.0, f64::max),
+            fit.restart_iterations,
+        );
+    }
+    times.sort_by(f64::total_cmp);
+    println!(
+        "rensou-cluster KMeans: best {:.3} s, median {:.3} s over {REPEATS} fits (n_init=10)",
+        times[0],
+        times[times.len() / 2]
+    );
+    Ok(())
+}
