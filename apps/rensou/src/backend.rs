@@ -39,12 +39,13 @@ pub fn cpu_threads() -> usize {
         .unwrap_or(1)
 }
 
-/// One line naming the backend and device, e.g. `flex (CPU, 2 threads) on Cpu`.
+/// One line naming the backend and device, e.g. `flex (CPU, 2 threads) on Cpu` or
+/// `cuda (fusion<jit<cuda>>) on Cuda(0)`.
 pub fn describe(device: &Device) -> String {
     use burn::tensor::backend::Backend;
     let name = <Inner as Backend>::name(device);
     if IS_GPU {
-        format!("{name} (GPU) on {device:?}")
+        format!("cuda ({name}) on {device:?}")
     } else {
         format!("{name} (CPU, {} threads) on {device:?}", cpu_threads())
     }

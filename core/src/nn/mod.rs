@@ -21,7 +21,7 @@ pub use conv::{ConvDecoder, ConvDecoderConfig, ConvEncoder, ConvEncoderConfig};
 pub use mlp::{MlpDecoder, MlpDecoderConfig, MlpEncoder, MlpEncoderConfig};
 
 use burn::config::Config;
-use burn::module::Module;
+use burn::module::{Module, ModuleDisplay};
 use burn::tensor::activation::{softmax, softplus};
 use burn::tensor::{backend::Backend, Tensor};
 use serde::{Deserialize, Serialize};
@@ -39,7 +39,9 @@ pub struct EncoderOutput<B: Backend> {
 }
 
 /// Maps items of one modality to posterior parameters.
-pub trait Encoder<B: Backend>: Module<B> {
+///
+/// Implement it on a `#[derive(Module)]` struct (the derive provides `ModuleDisplay`).
+pub trait Encoder<B: Backend>: Module<B> + ModuleDisplay {
     /// Encodes a batch of flattened items.
     ///
     /// # Shapes
@@ -53,7 +55,7 @@ pub trait Encoder<B: Backend>: Module<B> {
 }
 
 /// Maps latents to the location of the likelihood `p(x | z)` of one modality.
-pub trait Decoder<B: Backend>: Module<B> {
+pub trait Decoder<B: Backend>: Module<B> + ModuleDisplay {
     /// Decodes a batch of latents.
     ///
     /// # Shapes

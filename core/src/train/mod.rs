@@ -97,7 +97,7 @@ pub enum TrainError {
         message: String,
     },
     /// The loss became NaN or infinite.
-    #[error("{what} became {value} in epoch {epoch} at step {step}{window}; stopped, the last good checkpoint (epoch {last_good}) is kept", window = if first_step < step { format!(" (checked every few steps: first bad step in {first_step}..={step})") } else { String::new() })]
+    #[error("{what} became {value} in epoch {epoch} at step {step}{}", non_finite_tail(*.first_step, *.step, *.last_good))]
     NonFinite {
         /// `training loss` or `test loss`.
         what: &'static str,
@@ -112,6 +112,22 @@ pub enum TrainError {
         /// The last epoch with a checkpoint (0: none).
         last_good: usize,
     },
+}
+
+fn non_finite_tail(first_step: usize, step: usize, last_good: usize) -> String {
+    let window = if first_step < step {
+        format!(
+            " (the loss is read every few steps: the first bad step is in {first_step}..={step})"
+        )
+    } else {
+        String::new()
+    };
+    let kept = if last_good == 0 {
+        "no epoch had finished, so there is no checkpoint".to_owned()
+    } else {
+        format!("the checkpoint of epoch {last_good} is kept")
+    };
+    format!("{window}; training stopped, {kept} (try a lower learning rate)")
 }
 
 /// How [`train`] runs (not part of the config: nothing here changes the results).

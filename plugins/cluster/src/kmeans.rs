@@ -141,8 +141,15 @@ impl KMeansFit {
                 actual: x.dim(),
             });
         }
-        let c = self.centres.as_slice();
-        Ok(x.rows().map(|row| nearest(row, c, x.dim()).0).collect())
+        let k = self.centres.n();
+        let panel = Panel::new(self.centres.as_slice(), x.dim());
+        let mut dist = vec![0.0; k.div_ceil(4) * 4];
+        Ok(x.rows()
+            .map(|row| {
+                panel.sq_dists(row, &mut dist);
+                two_smallest(&dist[..k]).0
+            })
+            .collect())
     }
 }
 

@@ -20,7 +20,7 @@ pub struct Softmax {
     pub c: f64,
     /// Largest number of L-BFGS iterations (at least 1; 500).
     pub max_iter: usize,
-    /// Stop when the largest gradient component is at most this (positive; 1e-6).
+    /// Stop when the largest gradient component is at most this (positive; 1e-5).
     pub gtol: f64,
 }
 
@@ -29,7 +29,7 @@ impl Default for Softmax {
         Softmax {
             c: 1.0,
             max_iter: 500,
-            gtol: 1e-6,
+            gtol: 1e-5,
         }
     }
 }
@@ -109,12 +109,22 @@ impl Softmax {
             k,
             lambda,
         };
-        let (theta, iterations) = lbfgs(&problem, vec![0.0; k * (d + 1)], self.max_iter, self.gtol);
-        let (w, b) = theta.split_at(k * d);
+        let kp = k.div_ceil(4) * 4;
+        let (theta, iterations) =
+            lbfgs(&problem, vec![0.0; kp * (d + 1)], self.max_iter, self.gtol);
+        // theta holds the weights in groups of 4 classes interleaved by feature
+        // (`[group][feature][lane]`), then the (padded) intercepts.
+        let (wp, b) = theta.split_at(kp * d);
+        let mut weights = vec![0.0; k * d];
+        for c in 0..k {
+            for t in 0..d {
+                weights[c * d + t] = wp[((c / 4) * d + t) * 4 + c % 4];
+            }
+        }
         Ok(SoftmaxModel {
             classes,
-            weights: w.to_vec(),
-            bias: b.to_vec(),
+            weights,
+            bias: b[..k].to_vec(),
             mean,
             scale,
             iterations,
@@ -207,6 +217,8 @@ pub struct LinearProbeScore {
     pub majority: f64,
     /// Number of distinct labels.
     pub classes: usize,
+    /// L-BFGS iterations of every fold's fit.
+    pub iterations: Vec<usize>,
 }
 
 impl LinearProbe {
@@ -230,7 +242,7 @@ impl LinearProbe {
         check_labels("linear-probe labels", labels, x.n())?;
         self.check(x.n())?;
         let fold_of = stratified_folds(labels, self.folds, self.seed)?;
-        let results: Vec<Result<f64>> = parallel::map(self.folds, self.threads, |f| {
+        let results: Vec<Result<(f64, usize)>> = parallel::map(self.folds, self.threads, |f| {
             let train: Vec<usize> = (0..x.n()).filter(|&i| fold_of[i] != f).collect();
             let test: Vec<usize> = (0..x.n()).filter(|&i| fold_of[i] == f).collect();
             let ytrain: Vec<i64> = train.iter().map(|&i| labels[i]).collect();
@@ -241,9 +253,13 @@ impl LinearProbe {
                 .zip(&test)
                 .filter(|&(p, &i)| *p == labels[i])
                 .count();
-            Ok(hits as f64 / test.len().max(1) as f64)
+            Ok((hits as f64 / test.len().max(1) as f64, model.iterations))
         });
-        let fold_accuracies = results.into_iter().collect::<Result<Vec<f64>>>()?;
+        let (fold_accuracies, iterations): (Vec<f64>, Vec<usize>) = results
+            .into_iter()
+            .collect::<Result<Vec<_>>>()?
+            .into_iter()
+            .unzip();
         let m = fold_accuracies.iter().sum::<f64>() / fold_accuracies.len() as f64;
         let var = fold_accuracies
             .iter()
@@ -262,6 +278,7 @@ impl LinearProbe {
             fold_accuracies,
             majority,
             classes: classes.len(),
+            iterations,
         })
     }
 }
@@ -354,36 +371,92 @@ struct Problem<'a> {
 }
 
 impl Problem<'_> {
-    /// Objective and gradient at `theta = [W (k x d), b (k)]`.
+    /// Objective and gradient at `theta = [W^T (d x k), b (k)]`.
     fn eval(&self, theta: &[f64], grad: &mut [f64]) -> f64 {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: the CPU supports AVX2, checked just above.
+                return unsafe { self.eval_avx2(theta, grad) };
+            }
+        }
+        self.eval_impl(theta, grad)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn eval_avx2(&self, theta: &[f64], grad: &mut [f64]) -> f64 {
+        self.eval_impl(theta, grad)
+    }
+
+    #[inline(always)]
+    fn eval_impl(&self, theta: &[f64], grad: &mut [f64]) -> f64 {
         let (d, k) = (self.d, self.k);
-        let (w, b) = theta.split_at(k * d);
+        let kp = k.div_ceil(4) * 4;
+        let (wp, b) = theta.split_at(kp * d);
         grad.iter_mut().for_each(|g| *g = 0.0);
-        let (gw, gb) = grad.split_at_mut(k * d);
-        let mut logits = vec![0.0; k];
+        let (gwp, gb) = grad.split_at_mut(kp * d);
+        let mut logits = vec![0.0; kp];
         let mut loss = 0.0;
         for (row, &y) in self.x.chunks_exact(d).zip(self.y) {
-            logits_of(w, b, row, &mut logits);
+            for ((lg, blk), bg) in logits
+                .chunks_exact_mut(4)
+                .zip(wp.chunks_exact(d * 4))
+                .zip(b.chunks_exact(4))
+            {
+                let dots = group_dots(row, blk);
+                for l in 0..4 {
+                    lg[l] = bg[l] + dots[l];
+                }
+            }
             let zy = logits[y];
-            let lse = softmax_in_place(&mut logits);
+            let lse = softmax_in_place(&mut logits[..k]);
             loss += lse - zy;
             logits[y] -= 1.0;
-            for ((gr, gbc), &p) in gw.chunks_exact_mut(d).zip(gb.iter_mut()).zip(&logits) {
-                *gbc += p;
-                for (g, v) in gr.iter_mut().zip(row) {
-                    *g += p * v;
+            // Padding lanes carry no probability, so their parameters stay at zero.
+            logits[k..].iter_mut().for_each(|p| *p = 0.0);
+            for (g, &p) in gb.iter_mut().zip(&logits) {
+                *g += p;
+            }
+            for (gblk, pg) in gwp.chunks_exact_mut(d * 4).zip(logits.chunks_exact(4)) {
+                for (&v, g4) in row.iter().zip(gblk.chunks_exact_mut(4)) {
+                    for l in 0..4 {
+                        g4[l] += v * pg[l];
+                    }
                 }
             }
         }
         let inv_n = 1.0 / self.y.len() as f64;
         grad.iter_mut().for_each(|g| *g *= inv_n);
         let mut penalty = 0.0;
-        for (g, &wv) in grad[..k * d].iter_mut().zip(w) {
+        for (g, &wv) in grad[..kp * d].iter_mut().zip(wp) {
             *g += self.lambda * wv;
             penalty += wv * wv;
         }
         loss * inv_n + 0.5 * self.lambda * penalty
     }
+}
+
+/// Dot products of `row` with the 4 weight vectors of one class group (`[feature][lane]`).
+#[inline(always)]
+fn group_dots(row: &[f64], group: &[f64]) -> [f64; 4] {
+    // Two accumulators (even and odd features) halve the dependency chain.
+    let mut a = [0.0f64; 4];
+    let mut b = [0.0f64; 4];
+    let mut rows = row.chunks_exact(2);
+    let mut cols = group.chunks_exact(8);
+    for (x, c) in (&mut rows).zip(&mut cols) {
+        for l in 0..4 {
+            a[l] += x[0] * c[l];
+            b[l] += x[1] * c[4 + l];
+        }
+    }
+    if let (Some(&x), Some(c)) = (rows.remainder().first(), cols.remainder().get(..4)) {
+        for l in 0..4 {
+            a[l] += x * c[l];
+        }
+    }
+    [a[0] + b[0], a[1] + b[1], a[2] + b[2], a[3] + b[3]]
 }
 
 fn dot(a: &[f64], b: &[f64]) -> f64 {

@@ -250,10 +250,14 @@ impl ClusterProbe {
         if let Some((_, numbers)) = labels.iter().find(|(n, _)| *n == NUMBER_LABEL) {
             match magnitude(x, numbers) {
                 Ok(m) => {
+                    let mut value = magnitude_json(&m);
                     if self.figures {
-                        crate::figures::write(ctx, modality, &m)?;
+                        let files = crate::figures::write(ctx, modality, &m)?;
+                        if let Value::Object(map) = &mut value {
+                            map.insert("figures".into(), json!(files));
+                        }
                     }
-                    out.insert("magnitude".into(), magnitude_json(&m));
+                    out.insert("magnitude".into(), value);
                 }
                 Err(e) => skipped.push(format!("magnitude: {e}")),
             }

@@ -166,7 +166,10 @@ fn block_silhouettes_impl(
     let n = x.n();
     let mut dist = vec![0.0f64; n.div_ceil(4) * 4];
     let mut sums: Vec<Vec<f64>> = usable.iter().map(|c| vec![0.0; c.counts.len()]).collect();
-    let mut out: Vec<Vec<f64>> = usable.iter().map(|_| Vec::with_capacity(rows.len())).collect();
+    let mut out: Vec<Vec<f64>> = usable
+        .iter()
+        .map(|_| Vec::with_capacity(rows.len()))
+        .collect();
     for i in rows {
         panel.sq_dists(x.row(i), &mut dist);
         for v in dist.iter_mut() {

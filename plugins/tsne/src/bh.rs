@@ -14,10 +14,10 @@
 //! the compiler vectorises. This is Barnes' grouped variant of the algorithm: at least as accurate
 //! as the per-point walk at the same `theta`, and several times faster.
 
-use crate::parallel::thread_count;
+use crate::parallel::{par_each, thread_count};
 
 /// Largest group of points sharing one tree walk.
-pub const GROUP: usize = 32;
+pub const GROUP: usize = 64;
 /// Width of the vectorised force loop.
 pub const LANES: usize = 16;
 
@@ -44,7 +44,8 @@ pub struct Repulsion {
     nodes: Vec<Node>,
     /// Point ranges (into the sorted order) of the groups.
     groups: Vec<(u32, u32)>,
-    flat: Vec<[f64; 3]>,
+    /// Group ranges of the tasks.
+    tasks: Vec<(usize, usize)>,
 }
 
 /// Spreads the 32 bits of `v` to the even bits of a `u64`.
@@ -62,7 +63,11 @@ impl Repulsion {
     /// Repulsive terms of every point `i`: `(Σ_j q_ij² (y_i − y_j), Σ_j q_ij)` over `j ≠ i`,
     /// `q_ij = 1 / (1 + |y_i − y_j|²)`, Barnes-Hut approximated with `theta` (0 is exact), into
     /// `out[i] = [fx, fy, z]`. Returns `Z = Σ_i Σ_{j≠i} q_ij`. The result does not depend on
-    /// `threads`.
+    /// `threads` (0: every core).
+    ///
+    /// The steps are public so that an iteration loop can run them on its own threads:
+    /// [`Repulsion::build`], then [`Repulsion::run_task`] for every task, then
+    /// [`Repulsion::scatter`].
     pub fn compute(
         &mut self,
         pos: &[[f64; 2]],
@@ -70,69 +75,60 @@ impl Repulsion {
         threads: usize,
         out: &mut [[f64; 3]],
     ) -> f64 {
-        let n = pos.len();
-        debug_assert_eq!(out.len(), n);
-        if n == 0 {
-            return 0.0;
-        }
-        self.build(pos);
-        let groups = self.groups.len();
-        let threads = if n < 2000 {
+        let threads = if pos.len() < 2000 {
             1
         } else {
-            thread_count(threads).clamp(1, groups.max(1))
+            thread_count(threads)
         };
-        // Contiguous runs of groups with about equal numbers of points, one per thread.
-        let mut cuts = vec![0usize];
-        for t in 1..threads {
-            let target = (n * t / threads) as u32;
-            let g = self.groups.partition_point(|r| r.0 < target);
-            cuts.push(g.max(*cuts.last().unwrap_or(&0)));
-        }
-        cuts.push(groups);
-        self.flat.clear();
-        self.flat.resize(n, [0.0; 3]);
-        let theta2 = theta * theta;
-        let (nodes, sorted, ranges) = (&self.nodes, &self.sorted, &self.groups);
-        std::thread::scope(|s| {
-            let mut rest: &mut [[f64; 3]] = &mut self.flat;
-            for w in cuts.windows(2) {
-                let (g0, g1) = (w[0], w[1]);
-                let start = ranges.get(g0).map_or(n, |r| r.0 as usize);
-                let end = if g1 < groups {
-                    ranges[g1].0 as usize
-                } else {
-                    n
-                };
-                let (mine, tail) = rest.split_at_mut(end - start);
-                rest = tail;
-                let mut work = move || {
-                    let mut walker = Walker::default();
-                    for &(a, b) in &ranges[g0..g1] {
-                        let (a, b) = (a as usize, b as usize);
-                        walker.group(
-                            nodes,
-                            &sorted[a..b],
-                            theta2,
-                            &mut mine[a - start..b - start],
-                        );
-                    }
-                };
-                if threads == 1 {
-                    work();
-                } else {
-                    s.spawn(work);
-                }
-            }
+        self.build(pos, threads * 8);
+        let mut slots: Vec<(usize, Vec<[f64; 3]>)> =
+            (0..self.tasks()).map(|t| (t, Vec::new())).collect();
+        par_each(&mut slots, threads, |(t, buf)| {
+            self.run_task(*t, theta, buf)
         });
-        for (&(_, i), f) in self.keys.iter().zip(&self.flat) {
-            out[i as usize] = *f;
+        for (t, buf) in &slots {
+            self.scatter(*t, buf, out);
         }
         out.iter().map(|f| f[2]).sum()
     }
 
-    /// Sorts the points by Morton code and builds the pre-order tree and the groups.
-    fn build(&mut self, pos: &[[f64; 2]]) {
+    /// Number of tasks the last [`Repulsion::build`] cut the work into.
+    pub fn tasks(&self) -> usize {
+        self.tasks.len()
+    }
+
+    /// Computes task `t`: `out` gets `[fx, fy, z]` of its points (in tree order).
+    pub fn run_task(&self, t: usize, theta: f64, out: &mut Vec<[f64; 3]>) {
+        let (g0, g1) = self.tasks[t];
+        let runs = &self.groups[g0..g1];
+        let start = runs.first().map_or(0, |r| r.0 as usize);
+        let end = runs.last().map_or(0, |r| r.1 as usize);
+        out.clear();
+        out.resize(end - start, [0.0; 3]);
+        let mut walker = Walker::default();
+        for &(a, b) in runs {
+            let (a, b) = (a as usize, b as usize);
+            walker.group(
+                &self.nodes,
+                &self.sorted[a..b],
+                theta * theta,
+                &mut out[a - start..b - start],
+            );
+        }
+    }
+
+    /// Writes task `t`'s results `buf` (from [`Repulsion::run_task`]) to their points in `out`.
+    pub fn scatter(&self, t: usize, buf: &[[f64; 3]], out: &mut [[f64; 3]]) {
+        let (g0, _) = self.tasks[t];
+        let start = self.groups.get(g0).map_or(0, |r| r.0 as usize);
+        for (k, f) in self.keys[start..start + buf.len()].iter().zip(buf) {
+            out[k.1 as usize] = *f;
+        }
+    }
+
+    /// Sorts the points by Morton code, builds the pre-order tree and the groups, and cuts the
+    /// groups into about `tasks` runs of similar size.
+    pub fn build(&mut self, pos: &[[f64; 2]], tasks: usize) {
         let n = pos.len();
         let (mut x0, mut x1, mut y0, mut y1) = (
             f64::INFINITY,
@@ -175,7 +171,22 @@ impl Repulsion {
             groups: &mut self.groups,
             side,
         };
-        builder.range(0, n, false);
+        if n > 0 {
+            builder.range(0, n, false);
+        }
+        // Runs of whole groups with about n / tasks points each.
+        let per_task = n.div_ceil(tasks.max(1)).max(256);
+        self.tasks.clear();
+        let mut g0 = 0;
+        while g0 < self.groups.len() {
+            let start = self.groups[g0].0 as usize;
+            let mut g1 = g0 + 1;
+            while g1 < self.groups.len() && (self.groups[g1].1 as usize) - start <= per_task {
+                g1 += 1;
+            }
+            self.tasks.push((g0, g1));
+            g0 = g1;
+        }
     }
 }
 
@@ -406,7 +417,7 @@ mod tests {
             assert!((g[2] - w[2]).abs() < 1e-4 * w[2]);
         }
         let mut r = Repulsion::default();
-        r.build(&pos);
+        r.build(&pos, 4);
         let mut covered = 0;
         for &(a, b) in &r.groups {
             assert_eq!(a as usize, covered);

