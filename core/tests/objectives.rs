@@ -148,7 +148,7 @@ fn single_modality_is_a_vae() {
         ] {
             let out = model
                 .objective_with_noise(
-                    &[x.clone()],
+                    std::slice::from_ref(&x),
                     &objective_from_name(name, k),
                     Some(vec![eps.clone()]),
                 )
@@ -284,7 +284,7 @@ fn paper_shapes_mixed_nets_and_helpers() {
     assert!(matches!(model.encode(2, x0.clone()), Err(Error::Data(_))));
     assert!(matches!(model.encode(1, x0.clone()), Err(Error::Data(_))));
     assert!(model
-        .objective(&[x0.clone()], &ObjectiveConfig::default())
+        .objective(std::slice::from_ref(&x0), &ObjectiveConfig::default())
         .is_err());
     assert!(model
         .objective(&[x1, x0], &ObjectiveConfig::default())

@@ -27,8 +27,8 @@ pub const NUMBER_LABEL: &str = "number";
 ///
 /// For every modality: the silhouette of its latents by each label, k-means with `k` = the
 /// label's number of values scored by ARI and NMI against the label, cross-validated
-/// linear-probe accuracy for each label, and, when the modality has a `number` label, the
-/// magnitude metric. Unknown fields are rejected.
+/// linear-probe accuracy for each label, and, when the modality has a `number` label (analysed
+/// or not), the magnitude metric. Unknown fields are rejected.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ClusterProbe {
@@ -121,6 +121,18 @@ impl ClusterProbe {
         if self.probe_max_iter == 0 {
             return Err(Error::config(field("probe_max_iter"), "must be at least 1"));
         }
+        if self.silhouette_sample == 1 {
+            return Err(Error::config(
+                field("silhouette_sample"),
+                "must be 0 (never sample) or at least 2",
+            ));
+        }
+        if self.threads > 1024 {
+            return Err(Error::config(
+                field("threads"),
+                "must be in 0..=1024 (0: all cores)",
+            ));
+        }
         if self.labels.iter().any(String::is_empty) {
             return Err(Error::config(
                 field("labels"),
@@ -153,6 +165,7 @@ impl ClusterProbe {
         modality: &str,
         x: &Matrix,
         labels: &[(&str, &[i64])],
+        numbers: Option<&[i64]>,
     ) -> rensou_core::Result<Value> {
         let mut skipped: Vec<String> = Vec::new();
         let mut out = Map::new();
@@ -188,18 +201,20 @@ impl ClusterProbe {
                 km_map.insert((*name).into(), Value::Null);
                 continue;
             }
-            if !fits.contains_key(&k) {
-                let km = KMeans {
-                    k,
-                    n_init: self.kmeans_restarts,
-                    max_iter: self.kmeans_max_iter,
-                    tol: self.kmeans_tol,
-                    seed: derive_seed(seed, &[modality, "kmeans", &k.to_string()]),
-                    threads: self.threads,
-                };
-                fits.insert(k, km.fit(x)?);
-            }
-            let Some(fit) = fits.get(&k) else { continue };
+            let fit = match fits.entry(k) {
+                std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    let km = KMeans {
+                        k,
+                        n_init: self.kmeans_restarts,
+                        max_iter: self.kmeans_max_iter,
+                        tol: self.kmeans_tol,
+                        seed: derive_seed(seed, &[modality, "kmeans", &k.to_string()]),
+                        threads: self.threads,
+                    };
+                    e.insert(km.fit(x)?)
+                }
+            };
             let pred: Vec<i64> = fit.labels.iter().map(|&l| l as i64).collect();
             km_map.insert(
                 (*name).into(),
@@ -247,7 +262,7 @@ impl ClusterProbe {
         ctx.progress.advance(1);
 
         // Magnitude.
-        if let Some((_, numbers)) = labels.iter().find(|(n, _)| *n == NUMBER_LABEL) {
+        if let Some(numbers) = numbers {
             match magnitude(x, numbers) {
                 Ok(m) => {
                     let mut value = magnitude_json(&m);
@@ -347,7 +362,16 @@ impl ProbeConfig for ClusterProbe {
             let x = Matrix::from_f32(latents.n, latents.dim, &latents.loc)?;
             ctx.progress
                 .stage(&format!("probe {NAME}: {modality}"), Some(4));
-            let value = self.modality(ctx, seed, modality, &x, &labels)?;
+            // The magnitude metric needs the `number` label whether or not it is analysed.
+            let numbers = set.labels.get(NUMBER_LABEL).map(Vec::as_slice);
+            if numbers.is_some_and(|v| v.len() != latents.n) {
+                return Err(Error::Data(format!(
+                    "{NAME}: modality `{modality}` has {} latents but a `{NUMBER_LABEL}` label of \
+                     another length",
+                    latents.n
+                )));
+            }
+            let value = self.modality(ctx, seed, modality, &x, &labels, numbers)?;
             out.insert(modality.clone(), value);
         }
         Ok(Value::Object(out))

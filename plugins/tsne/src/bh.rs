@@ -105,16 +105,17 @@ impl Repulsion {
         let end = runs.last().map_or(0, |r| r.1 as usize);
         out.clear();
         out.resize(end - start, [0.0; 3]);
-        let mut walker = Walker::default();
-        for &(a, b) in runs {
-            let (a, b) = (a as usize, b as usize);
-            walker.group(
-                &self.nodes,
-                &self.sorted[a..b],
-                theta * theta,
-                &mut out[a - start..b - start],
-            );
-        }
+        WALKER.with_borrow_mut(|walker| {
+            for &(a, b) in runs {
+                let (a, b) = (a as usize, b as usize);
+                walker.group(
+                    &self.nodes,
+                    &self.sorted[a..b],
+                    theta * theta,
+                    &mut out[a - start..b - start],
+                );
+            }
+        });
     }
 
     /// Writes task `t`'s results `buf` (from [`Repulsion::run_task`]) to their points in `out`.
@@ -251,6 +252,11 @@ impl Builder<'_> {
     }
 }
 
+thread_local! {
+    /// Each thread's walk buffers, kept between tasks and iterations.
+    static WALKER: std::cell::RefCell<Walker> = std::cell::RefCell::new(Walker::default());
+}
+
 /// Scratch space for walking the tree for one group at a time.
 #[derive(Default)]
 struct Walker {
@@ -277,22 +283,26 @@ impl Walker {
         }
         // Coordinates relative to the group's corner keep f32 precise.
         let (gx, gy) = (x0, y0);
-        self.ex.clear();
-        self.ey.clear();
-        self.ec.clear();
+        // Branch-free walk: every visited node is written at `len`, which advances only for
+        // accepted ones (whether a cell is accepted is too irregular to predict).
+        if self.ex.len() < nodes.len() {
+            self.ex.resize(nodes.len(), 0.0);
+            self.ey.resize(nodes.len(), 0.0);
+            self.ec.resize(nodes.len(), 0.0);
+        }
+        let mut len = 0usize;
         let mut i = 0usize;
         while i < nodes.len() {
             let node = &nodes[i];
             let dx = (x0 - node.mx).max(node.mx - x1).max(0.0);
             let dy = (y0 - node.my).max(node.my - y1).max(0.0);
-            if node.side2 < theta2 * (dx * dx + dy * dy) || node.side2 == 0.0 {
-                self.ex.push((node.mx - gx) as f32);
-                self.ey.push((node.my - gy) as f32);
-                self.ec.push(node.count as f32);
-                i = node.skip as usize;
-            } else {
-                i += 1;
-            }
+            let accept = (node.side2 < theta2 * (dx * dx + dy * dy)) | (node.side2 == 0.0);
+            self.ex[len] = (node.mx - gx) as f32;
+            self.ey[len] = (node.my - gy) as f32;
+            self.ec[len] = node.count as f32;
+            len += usize::from(accept);
+            let skip = node.skip as usize;
+            i = if accept { skip } else { i + 1 };
         }
         for (chunk, out) in pts.chunks(LANES).zip(out.chunks_mut(LANES)) {
             let mut px = [0f32; LANES];
@@ -301,7 +311,7 @@ impl Walker {
                 px[k] = (p[0] - gx) as f32;
                 py[k] = (p[1] - gy) as f32;
             }
-            let (fx, fy, z) = kernel(&px, &py, &self.ex, &self.ey, &self.ec);
+            let (fx, fy, z) = kernel(&px, &py, &self.ex[..len], &self.ey[..len], &self.ec[..len]);
             for (k, o) in out.iter_mut().enumerate() {
                 // The point's own leaf counted it once at distance 0 (q = 1).
                 *o = [f64::from(fx[k]), f64::from(fy[k]), f64::from(z[k]) - 1.0];
@@ -310,15 +320,35 @@ impl Walker {
     }
 }
 
-/// Forces of the bodies `(ex, ey, ec)` on [`LANES`] points `(px, py)`.
-#[inline(never)]
-fn kernel(
+type Forces = ([f32; LANES], [f32; LANES], [f32; LANES]);
+
+/// Forces of the bodies `(ex, ey, ec)` on [`LANES`] points `(px, py)`: 256-bit vectors where
+/// the CPU has them (the same IEEE operations lane by lane, so the same results).
+fn kernel(px: &[f32; LANES], py: &[f32; LANES], ex: &[f32], ey: &[f32], ec: &[f32]) -> Forces {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx") {
+            // SAFETY: the running CPU supports AVX (checked just above).
+            return unsafe { kernel_avx(px, py, ex, ey, ec) };
+        }
+    }
+    kernel_body(px, py, ex, ey, ec)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx")]
+fn kernel_avx(px: &[f32; LANES], py: &[f32; LANES], ex: &[f32], ey: &[f32], ec: &[f32]) -> Forces {
+    kernel_body(px, py, ex, ey, ec)
+}
+
+#[inline(always)]
+fn kernel_body(
     px: &[f32; LANES],
     py: &[f32; LANES],
     ex: &[f32],
     ey: &[f32],
     ec: &[f32],
-) -> ([f32; LANES], [f32; LANES], [f32; LANES]) {
+) -> Forces {
     let mut fx = [0f32; LANES];
     let mut fy = [0f32; LANES];
     let mut z = [0f32; LANES];
