@@ -172,6 +172,43 @@ pub fn viridis(t: f64) -> RGBColor {
     RGBColor(lerp(a.0, b.0), lerp(a.1, b.1), lerp(a.2, b.2))
 }
 
+/// A tick label: the shortest decimal (up to 6 places) for the value, `-0` shown as `0`.
+fn tick(v: &f64) -> String {
+    if !v.is_finite() {
+        return String::new();
+    }
+    if v.abs() >= 1e6 || (v.abs() < 1e-4 && *v != 0.0) {
+        return format!("{v:.1e}");
+    }
+    let s = format!("{v:.6}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s == "-0" {
+        "0".to_owned()
+    } else {
+        s.to_owned()
+    }
+}
+
+/// Draws `title` centred at the top of `area` at up to `size` points, smaller if it would not
+/// fit the width, and returns the area below it.
+fn titled<'a>(
+    area: &DrawingArea<BitMapBackend<'a>, Shift>,
+    title: &str,
+    size: f64,
+) -> Result<DrawingArea<BitMapBackend<'a>, Shift>> {
+    let (w, _) = area.dim_in_pixel();
+    let mut size = size;
+    while size > 9.0 {
+        let (tw, _) = area.estimate_text_size(title, &font(size)).map_err(draw_err)?;
+        if tw + 16 <= w {
+            break;
+        }
+        size -= 1.0;
+    }
+    area.titled(title, font(size).pos(Pos::new(HPos::Center, VPos::Top)))
+        .map_err(draw_err)
+}
+
 /// `(min, max)` of finite values, padded by `pad` of the span; a degenerate span is widened.
 fn padded_range(values: impl Iterator<Item = f64>, pad: f64) -> (f64, f64) {
     let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
@@ -241,9 +278,7 @@ pub fn scatter_png(
     };
 
     render(size, |root| {
-        let area = root
-            .titled(title, font(20.0).pos(Pos::new(HPos::Center, VPos::Top)))
-            .map_err(draw_err)?;
+        let area = titled(root, title, 20.0)?;
         let legend_w = legend_width(&area, distinct.iter().map(|&c| name_of(c)), size.0 / 3)?;
         let (plot_area, legend_area) = area.split_horizontally(size.0 - legend_w);
         let mut chart = ChartBuilder::on(&plot_area)
@@ -252,8 +287,13 @@ pub fn scatter_png(
             .y_label_area_size(50)
             .build_cartesian_2d(xr.0..xr.1, yr.0..yr.1)
             .map_err(draw_err)?;
+        let (pw, ph) = chart.plotting_area().dim_in_pixel();
         chart
             .configure_mesh()
+            .x_labels((pw / 70).max(2) as usize)
+            .y_labels((ph / 50).max(2) as usize)
+            .x_label_formatter(&tick)
+            .y_label_formatter(&tick)
             .light_line_style(RGBColor(235, 235, 235))
             .bold_line_style(RGBColor(215, 215, 215))
             .label_style(font(12.0))
@@ -357,15 +397,20 @@ pub fn lines_png_sized<S: AsRef<str>>(
     let xr = padded_range(series.iter().flat_map(|(_, s)| s.iter().map(|p| p.0)), 0.02);
     let yr = padded_range(series.iter().flat_map(|(_, s)| s.iter().map(|p| p.1)), 0.05);
     render(size, |root| {
-        let mut chart = ChartBuilder::on(root)
-            .caption(title, font(20.0))
+        let area = titled(root, title, 20.0)?;
+        let mut chart = ChartBuilder::on(&area)
             .margin(12)
             .x_label_area_size(45)
             .y_label_area_size(65)
             .build_cartesian_2d(xr.0..xr.1, yr.0..yr.1)
             .map_err(draw_err)?;
+        let (pw, ph) = chart.plotting_area().dim_in_pixel();
         chart
             .configure_mesh()
+            .x_labels((pw / 70).max(2) as usize)
+            .y_labels((ph / 50).max(2) as usize)
+            .x_label_formatter(&tick)
+            .y_label_formatter(&tick)
             .x_desc(x_label)
             .y_desc(y_label)
             .axis_desc_style(font(15.0))
@@ -460,9 +505,7 @@ pub fn heatmap_png_sized<S: AsRef<str>, T: AsRef<str>>(
         }
     };
     render(size, |root| {
-        let area = root
-            .titled(title, font(20.0).pos(Pos::new(HPos::Center, VPos::Top)))
-            .map_err(draw_err)?;
+        let area = titled(root, title, 20.0)?;
         let (main, bar) = area.split_horizontally(size.0.saturating_sub(90));
         let row_w = row_labels
             .iter()
@@ -1020,5 +1063,10 @@ mod tests {
         assert_eq!(viridis(f64::NAN), viridis(0.0));
         assert_eq!(padded_range([2.0, 2.0].into_iter(), 0.1), (1.0, 3.0));
         assert_eq!(padded_range(std::iter::empty(), 0.1), (0.0, 1.0));
+        assert_eq!(tick(&30.0), "30");
+        assert_eq!(tick(&-0.0), "0");
+        assert_eq!(tick(&0.25), "0.25");
+        assert_eq!(tick(&-12.5), "-12.5");
+        assert_eq!(tick(&2e7), "2.0e7");
     }
 }

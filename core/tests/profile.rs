@@ -129,7 +129,7 @@ fn cpu_seconds() -> f64 {
 }
 
 /// Wall and CPU time per training step of the paper's MLP MMVAE; CPU time is the steadier
-/// figure on a shared machine (compare with `torch_cpu_time.py`'s).
+/// figure on a shared machine (compare with `bench/torch_cpu_time.py`).
 #[test]
 #[ignore]
 fn step_cpu_time() {

@@ -30,6 +30,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let convert = t.elapsed().as_secs_f64();
     println!("{path}: {n} x {DIM}; {threads} threads; f32 -> f64 copy {convert:.3} s");
     let mut times = Vec::new();
+    let cpu_start = cpu_seconds();
     for seed in 0..REPEATS {
         let km = KMeans {
             seed,
@@ -54,11 +55,28 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             fit.restart_iterations,
         );
     }
+    let cpu = match (cpu_start, cpu_seconds()) {
+        (Some(a), Some(b)) => format!("{:.3} s", (b - a) / REPEATS as f64),
+        _ => "n/a".to_owned(),
+    };
     times.sort_by(f64::total_cmp);
     println!(
-        "rensou-cluster KMeans: best {:.3} s, median {:.3} s over {REPEATS} fits (n_init=10)",
+        "rensou-cluster KMeans: best {:.3} s, median {:.3} s over {REPEATS} fits (n_init=10); \
+         CPU time per fit {cpu}",
         times[0],
         times[times.len() / 2]
     );
     Ok(())
+}
+
+/// CPU time (user + system) of this process so far, from `/proc/self/stat` (Linux; clock ticks
+/// assumed to be 1/100 s).
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
 }

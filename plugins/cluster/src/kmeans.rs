@@ -306,6 +306,8 @@ struct State {
     sums: Vec<f64>,
     /// Items per cluster.
     counts: Vec<usize>,
+    /// Scratch: the items whose bounds do not settle their assignment.
+    todo: Vec<u32>,
 }
 
 /// Lloyd iterations from `centres` with Hamerly's bounds.
@@ -318,6 +320,7 @@ fn lloyd(x: &Matrix, k: usize, mut centres: Vec<f64>, max_iter: usize, tol: f64)
         half_gap: vec![0.0; k],
         sums: vec![0.0; k * d],
         counts: vec![0; k],
+        todo: Vec::with_capacity(n),
     };
     let mut shift = vec![0.0f64; k];
     let mut strict = false;
@@ -415,14 +418,31 @@ fn assign_impl(x: &Matrix, centres: &[f64], st: &mut State) -> usize {
                 .fold(f64::INFINITY, f64::min)
                 .sqrt();
     }
+    // Pass 1: the bounds alone settle most items; collect the others.
+    let mut todo = std::mem::take(&mut st.todo);
+    todo.clear();
+    for (i, (&a, (&u, &l))) in st
+        .labels
+        .iter()
+        .zip(st.upper.iter().zip(&st.lower))
+        .enumerate()
+    {
+        if a == usize::MAX || u > st.half_gap[a].max(l) {
+            todo.push(i as u32);
+        }
+    }
+    // Pass 2: measure those, prefetching rows a few items ahead (they are scattered).
+    const AHEAD: usize = 8;
     let mut changed = 0;
-    for (i, row) in x.rows().enumerate() {
+    for (t, &i) in todo.iter().enumerate() {
+        if let Some(&next) = todo.get(t + AHEAD) {
+            prefetch(x.row(next as usize));
+        }
+        let i = i as usize;
+        let row = x.row(i);
         let a = st.labels[i];
         if a != usize::MAX {
             let m = st.half_gap[a].max(st.lower[i]);
-            if st.upper[i] <= m {
-                continue;
-            }
             let u = sq_dist(row, &centres[a * d..(a + 1) * d]).sqrt();
             st.upper[i] = u;
             if u <= m {
@@ -448,7 +468,29 @@ fn assign_impl(x: &Matrix, centres: &[f64], st: &mut State) -> usize {
             changed += 1;
         }
     }
+    st.todo = todo;
     changed
+}
+
+/// Asks the CPU to start loading `row` into the cache (a hint; no effect elsewhere).
+#[inline(always)]
+fn prefetch(row: &[f64]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        // 8 f64 per 64-byte cache line.
+        for chunk in row.chunks(8) {
+            // SAFETY: prefetching is a hint that never faults, and the pointer is in bounds.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(chunk.as_ptr().cast::<i8>()) };
+        }
+        if let Some(last) = row.last() {
+            // The row's end may lie on one more line when it does not start on a line boundary.
+            // SAFETY: as above.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(std::ptr::from_ref(last).cast::<i8>()) };
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = row;
 }
 
 /// Loosens the bounds after the centres moved by `shift`.

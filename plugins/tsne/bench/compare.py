@@ -5,12 +5,13 @@ Run from the workspace root:
 
     python3 plugins/tsne/bench/compare.py [--n 10000] [--out target/tsne-bench]
 
-Writes the input (a Gaussian mixture of 9 anisotropic clusters of unequal sizes, seed 0), runs
-openTSNE (FFT method, its default settings, perplexity 20, every core), then
-`cargo run --release -p rensou-tsne --example bench_tsne` (this crate and the bhtsne crate, both
-perplexity 20 and 1000 iterations, every core), and scores every embedding with scikit-learn:
-trustworthiness (k = 10) and leave-one-out 10-NN accuracy of the cluster label. Results are
-printed as a table and saved to OUT/results.json.
+Writes the input (a Gaussian mixture of 9 anisotropic clusters of unequal sizes, seed 0) and runs,
+interleaved `--repeats` times, each method on every core: this crate (defaults, perplexity 20),
+the bhtsne crate's Barnes-Hut and FFT paths (examples/bench_tsne.rs; perplexity 20, 1000
+iterations, the crate's defaults otherwise) and openTSNE (FFT method, its default settings,
+perplexity 20). Wall and CPU seconds (median) are measured around each fit; every embedding is
+scored with scikit-learn: trustworthiness (k = 10) and leave-one-out 10-NN accuracy of the
+cluster label. Results are printed as a table and saved to OUT/results.json.
 
 Needs numpy, scikit-learn and openTSNE (`pip install openTSNE`).
 """
@@ -18,6 +19,7 @@ Needs numpy, scikit-learn and openTSNE (`pip install openTSNE`).
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -53,63 +55,92 @@ def knn_accuracy(emb, labels, k=10):
     return float((pred == labels).mean())
 
 
+def timed(fn):
+    """Wall seconds and CPU seconds (this process and finished children) of fn()."""
+    r0s, r0c = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    fn()
+    wall = time.perf_counter() - start
+    r1s, r1c = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = sum(
+        (b.ru_utime - a.ru_utime) + (b.ru_stime - a.ru_stime) for a, b in ((r0s, r1s), (r0c, r1c))
+    )
+    return wall, cpu
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=10_000)
+    ap.add_argument("--repeats", type=int, default=3, help="interleaved runs per method (median)")
     ap.add_argument("--out", default="target/tsne-bench")
-    ap.add_argument("--skip-opentsne", action="store_true")
-    ap.add_argument("--skip-bhtsne", action="store_true")
+    ap.add_argument(
+        "--methods", default="rensou,bhtsne_bh,bhtsne_fft,opentsne_fft",
+        help="comma-separated subset of rensou, bhtsne_bh, bhtsne_fft, opentsne_fft",
+    )
     args = ap.parse_args()
+    methods = args.methods.split(",")
     os.makedirs(args.out, exist_ok=True)
     x, labels = mixture(args.n)
     n, dim = x.shape
     data_path = os.path.join(args.out, "mixture.f32")
     x.astype("<f4").tofile(data_path)
     np.save(os.path.join(args.out, "labels.npy"), labels)
-    results = {}
-
-    if not args.skip_opentsne:
-        import openTSNE
-
-        start = time.perf_counter()
-        emb = openTSNE.TSNE(perplexity=20, n_jobs=-1, random_state=0).fit(x)
-        seconds = time.perf_counter() - start
-        emb = np.asarray(emb, dtype=np.float32)
-        emb.astype("<f4").tofile(os.path.join(args.out, "opentsne.f32"))
-        results["opentsne_fft"] = {"seconds": seconds, "version": openTSNE.__version__}
-
     subprocess.run(
-        ["cargo", "build", "--release", "-p", "rensou-tsne", "--example", "bench_tsne"],
-        check=True,
+        ["cargo", "build", "--release", "-p", "rensou-tsne", "--example", "bench_tsne"], check=True
     )
-    cmd = [
-        "cargo", "run", "--quiet", "--release", "-p", "rensou-tsne", "--example", "bench_tsne",
-        "--", data_path, str(n), str(dim), args.out,
-    ]
-    if args.skip_bhtsne:
-        cmd.append("--skip-bhtsne")
-    run = subprocess.run(cmd, check=True, capture_output=True, text=True)
-    sys.stderr.write(run.stderr)
-    files = {"opentsne_fft": "opentsne.f32"}
-    for line in run.stdout.splitlines():
-        rec = json.loads(line)
-        method = rec.pop("method")
-        rec["rust_trustworthiness"] = rec.pop("trustworthiness")
+    # The example is run directly (not through cargo) so that only the fit is timed.
+    exe = os.path.join("target", "release", "examples", "bench_tsne")
+
+    def run_method(method):
+        out = os.path.join(args.out, f"{method}.f32")
+        if method == "opentsne_fft":
+            import openTSNE
+
+            emb = openTSNE.TSNE(
+                perplexity=20, negative_gradient_method="fft", n_jobs=-1, random_state=0
+            ).fit(x)
+            np.asarray(emb, dtype="<f4").tofile(out)
+        else:
+            subprocess.run([exe, method, data_path, str(n), str(dim), out], check=True,
+                           stdout=subprocess.DEVNULL)
+
+    runs = {m: [] for m in methods}
+    for r in range(args.repeats):
+        for method in methods:
+            wall, cpu = timed(lambda: run_method(method))
+            runs[method].append((wall, cpu))
+            print(f"run {r + 1}: {method:<13} wall {wall:6.2f} s  cpu {cpu:6.2f} s", flush=True)
+
+    results = {}
+    for method in methods:
+        emb = np.fromfile(os.path.join(args.out, f"{method}.f32"), dtype="<f4").reshape(n, 2)
+        rec = {
+            "wall_seconds": [w for w, _ in runs[method]],
+            "cpu_seconds": [c for _, c in runs[method]],
+            "median_wall": float(np.median([w for w, _ in runs[method]])),
+            "median_cpu": float(np.median([c for _, c in runs[method]])),
+            "trustworthiness": float(trustworthiness(x, emb, n_neighbors=10)),
+            "knn_accuracy": knn_accuracy(emb, labels),
+        }
+        if method == "rensou":
+            out = subprocess.run([exe, "trust", data_path, str(n), str(dim),
+                                  os.path.join(args.out, "rensou.f32")],
+                                 check=True, capture_output=True, text=True).stdout
+            rec["rust_trustworthiness"] = json.loads(out)["trustworthiness"]
         results[method] = rec
-        files[method] = f"{method}.f32"
 
-    for method, rec in results.items():
-        emb = np.fromfile(os.path.join(args.out, files[method]), dtype="<f4").reshape(n, 2)
-        rec["trustworthiness"] = float(trustworthiness(x, emb, n_neighbors=10))
-        rec["knn_accuracy"] = knn_accuracy(emb, labels)
-
-    print(f"\n{n} x {dim} Gaussian mixture, perplexity 20, {os.cpu_count()} cores")
-    print(f"{'method':<14} {'seconds':>8} {'trust(k=10)':>12} {'10-NN acc':>10}")
+    print(f"\n{n} x {dim} Gaussian mixture, perplexity 20, {os.cpu_count()} cores, "
+          f"median of {args.repeats}")
+    print(f"{'method':<14} {'wall s':>7} {'cpu s':>7} {'trust(k=10)':>12} {'10-NN acc':>10}")
     for method, rec in results.items():
         print(
-            f"{method:<14} {rec['seconds']:>8.2f} {rec['trustworthiness']:>12.5f}"
-            f" {rec['knn_accuracy']:>10.4f}"
+            f"{method:<14} {rec['median_wall']:>7.2f} {rec['median_cpu']:>7.2f}"
+            f" {rec['trustworthiness']:>12.5f} {rec['knn_accuracy']:>10.4f}"
         )
+    if "rensou" in results:
+        r = results["rensou"]
+        print(f"rensou trustworthiness: scikit-learn {r['trustworthiness']:.8f}, "
+              f"rensou-tsne {r['rust_trustworthiness']:.8f}")
     with open(os.path.join(args.out, "results.json"), "w") as f:
         json.dump({"n": n, "dim": dim, "cores": os.cpu_count(), "results": results}, f, indent=2)
 
