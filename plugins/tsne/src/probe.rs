@@ -260,6 +260,7 @@ impl TsneProbe {
                     "perplexity": embedding.perplexity,
                     "neighbours": embedding.neighbours,
                     "learning_rate": embedding.learning_rate,
+                    "final_learning_rate": embedding.final_learning_rate,
                     "k": k,
                     "trustworthiness": trust,
                     "knn_accuracy": knn,

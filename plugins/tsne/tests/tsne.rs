@@ -39,6 +39,7 @@ fn separates_gaussian_clusters_deterministically() {
     assert_eq!(fit.points.len(), 900);
     assert_eq!(fit.neighbours, 60);
     assert!((fit.learning_rate - 200.0).abs() < 1e-12);
+    assert!((fit.final_learning_rate - 900.0).abs() < 1e-12);
     assert!(fit.kl_divergence.is_finite() && fit.kl_divergence > 0.0);
     let low = Points::from_pairs(&fit.points).unwrap();
     let acc = knn_accuracy(low, &labels, 10).unwrap();
@@ -104,6 +105,7 @@ fn invalid_parameters_and_inputs_are_named() {
     assert!(err.contains("tsne.perplexity"), "{err}");
     assert!(Tsne { theta: -0.1, ..Tsne::default() }.validate().is_err());
     assert!(Tsne { learning_rate: Some(0.0), ..Tsne::default() }.validate().is_err());
+    assert!(Tsne { final_learning_rate: Some(f64::NAN), ..Tsne::default() }.validate().is_err());
     assert!(Tsne { final_momentum: 1.0, ..Tsne::default() }.validate().is_err());
     assert!(matches!(
         Points::new(&[1.0, f32::NAN], 1),
