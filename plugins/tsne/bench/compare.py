@@ -3,15 +3,15 @@
 
 Run from the workspace root:
 
-    python3 plugins/tsne/bench/compare.py [--n 10000] [--out target/tsne-bench]
+    python3 plugins/tsne/bench/compare.py [--n 10000] [--seeds 0,1,2,3] [--out target/tsne-bench]
 
-Writes the input (a Gaussian mixture of 9 anisotropic clusters of unequal sizes, seed 0) and runs,
-interleaved `--repeats` times, each method on every core: this crate (defaults, perplexity 20),
-the bhtsne crate's Barnes-Hut and FFT paths (examples/bench_tsne.rs; perplexity 20, 1000
+For each data set (a Gaussian mixture of 9 anisotropic clusters of unequal sizes; seeds 0-3 by
+default, seed 0 is the main input) runs each method once, on every core: this crate (defaults,
+perplexity 20), the bhtsne crate's Barnes-Hut and FFT paths (examples/bench_tsne.rs; perplexity 20, 1000
 iterations, the crate's defaults otherwise) and openTSNE (FFT method, its default settings,
-perplexity 20). Wall and CPU seconds (median) are measured around each fit; every embedding is
-scored with scikit-learn: trustworthiness (k = 10) and leave-one-out 10-NN accuracy of the
-cluster label. Results are printed as a table and saved to OUT/results.json.
+perplexity 20). Wall and CPU seconds are measured around each fit (medians over the data sets are
+reported); every embedding is scored with scikit-learn: trustworthiness (k = 10) and
+leave-one-out 10-NN accuracy of the cluster label. Results are printed as a table and saved to OUT/results.json.
 
 Needs numpy, scikit-learn and openTSNE (`pip install openTSNE`).
 """
@@ -21,7 +21,6 @@ import json
 import os
 import resource
 import subprocess
-import sys
 import time
 
 import numpy as np
@@ -71,7 +70,7 @@ def timed(fn):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=10_000)
-    ap.add_argument("--repeats", type=int, default=3, help="interleaved runs per method (median)")
+    ap.add_argument("--seeds", default="0,1,2,3", help="data sets (mixture seeds); seed 0 is the main one")
     ap.add_argument("--out", default="target/tsne-bench")
     ap.add_argument(
         "--methods", default="rensou,bhtsne_bh,bhtsne_fft,opentsne_fft",
@@ -79,70 +78,76 @@ def main():
     )
     args = ap.parse_args()
     methods = args.methods.split(",")
+    seeds = [int(s) for s in args.seeds.split(",")]
     os.makedirs(args.out, exist_ok=True)
-    x, labels = mixture(args.n)
-    n, dim = x.shape
-    data_path = os.path.join(args.out, "mixture.f32")
-    x.astype("<f4").tofile(data_path)
-    np.save(os.path.join(args.out, "labels.npy"), labels)
     subprocess.run(
         ["cargo", "build", "--release", "-p", "rensou-tsne", "--example", "bench_tsne"], check=True
     )
     # The example is run directly (not through cargo) so that only the fit is timed.
     exe = os.path.join("target", "release", "examples", "bench_tsne")
 
-    def run_method(method):
-        out = os.path.join(args.out, f"{method}.f32")
-        if method == "opentsne_fft":
-            import openTSNE
-
-            emb = openTSNE.TSNE(
-                perplexity=20, negative_gradient_method="fft", n_jobs=-1, random_state=0
-            ).fit(x)
-            np.asarray(emb, dtype="<f4").tofile(out)
-        else:
-            subprocess.run([exe, method, data_path, str(n), str(dim), out], check=True,
-                           stdout=subprocess.DEVNULL)
-
-    runs = {m: [] for m in methods}
-    for r in range(args.repeats):
+    results = {m: {"runs": []} for m in methods}
+    for seed in seeds:
+        x, labels = mixture(args.n, seed=seed)
+        n, dim = x.shape
+        data_path = os.path.join(args.out, f"mixture{seed}.f32")
+        x.astype("<f4").tofile(data_path)
+        np.save(os.path.join(args.out, f"labels{seed}.npy"), labels)
         for method in methods:
-            wall, cpu = timed(lambda: run_method(method))
-            runs[method].append((wall, cpu))
-            print(f"run {r + 1}: {method:<13} wall {wall:6.2f} s  cpu {cpu:6.2f} s", flush=True)
+            out = os.path.join(args.out, f"{method}{seed}.f32")
 
-    results = {}
-    for method in methods:
-        emb = np.fromfile(os.path.join(args.out, f"{method}.f32"), dtype="<f4").reshape(n, 2)
-        rec = {
-            "wall_seconds": [w for w, _ in runs[method]],
-            "cpu_seconds": [c for _, c in runs[method]],
-            "median_wall": float(np.median([w for w, _ in runs[method]])),
-            "median_cpu": float(np.median([c for _, c in runs[method]])),
-            "trustworthiness": float(trustworthiness(x, emb, n_neighbors=10)),
-            "knn_accuracy": knn_accuracy(emb, labels),
-        }
-        if method == "rensou":
-            out = subprocess.run([exe, "trust", data_path, str(n), str(dim),
-                                  os.path.join(args.out, "rensou.f32")],
-                                 check=True, capture_output=True, text=True).stdout
-            rec["rust_trustworthiness"] = json.loads(out)["trustworthiness"]
-        results[method] = rec
+            def fit():
+                if method == "opentsne_fft":
+                    import openTSNE
 
-    print(f"\n{n} x {dim} Gaussian mixture, perplexity 20, {os.cpu_count()} cores, "
-          f"median of {args.repeats}")
-    print(f"{'method':<14} {'wall s':>7} {'cpu s':>7} {'trust(k=10)':>12} {'10-NN acc':>10}")
+                    emb = openTSNE.TSNE(
+                        perplexity=20, negative_gradient_method="fft", n_jobs=-1, random_state=0
+                    ).fit(x)
+                    np.asarray(emb, dtype="<f4").tofile(out)
+                else:
+                    subprocess.run([exe, method, data_path, str(n), str(dim), out], check=True,
+                                   stdout=subprocess.DEVNULL)
+
+            wall, cpu = timed(fit)
+            emb = np.fromfile(out, dtype="<f4").reshape(n, 2)
+            run = {
+                "seed": seed,
+                "wall_seconds": wall,
+                "cpu_seconds": cpu,
+                "trustworthiness": float(trustworthiness(x, emb, n_neighbors=10)),
+                "knn_accuracy": knn_accuracy(emb, labels),
+            }
+            if method == "rensou" and seed == seeds[0]:
+                text = subprocess.run([exe, "trust", data_path, str(n), str(dim), out],
+                                      check=True, capture_output=True, text=True).stdout
+                run["rust_trustworthiness"] = json.loads(text)["trustworthiness"]
+            results[method]["runs"].append(run)
+            print(f"seed {seed}: {method:<13} wall {wall:6.2f} s  cpu {cpu:6.2f} s  "
+                  f"trust {run['trustworthiness']:.5f}  10-NN {run['knn_accuracy']:.4f}", flush=True)
+
+    for method, rec in results.items():
+        runs = rec["runs"]
+        rec["median_wall"] = float(np.median([r["wall_seconds"] for r in runs]))
+        rec["median_cpu"] = float(np.median([r["cpu_seconds"] for r in runs]))
+        rec["mean_trustworthiness"] = float(np.mean([r["trustworthiness"] for r in runs]))
+        rec["mean_knn_accuracy"] = float(np.mean([r["knn_accuracy"] for r in runs]))
+
+    print(f"\n{args.n} x 20 Gaussian mixtures (seeds {args.seeds}), perplexity 20, "
+          f"{os.cpu_count()} cores")
+    print(f"{'method':<14} {'wall s':>7} {'cpu s':>7} {'trust seed ' + str(seeds[0]):>13} "
+          f"{'trust mean':>11} {'10-NN mean':>11}")
     for method, rec in results.items():
         print(
             f"{method:<14} {rec['median_wall']:>7.2f} {rec['median_cpu']:>7.2f}"
-            f" {rec['trustworthiness']:>12.5f} {rec['knn_accuracy']:>10.4f}"
+            f" {rec['runs'][0]['trustworthiness']:>13.5f} {rec['mean_trustworthiness']:>11.5f}"
+            f" {rec['mean_knn_accuracy']:>11.4f}"
         )
     if "rensou" in results:
-        r = results["rensou"]
-        print(f"rensou trustworthiness: scikit-learn {r['trustworthiness']:.8f}, "
+        r = results["rensou"]["runs"][0]
+        print(f"rensou trustworthiness on seed {seeds[0]}: scikit-learn {r['trustworthiness']:.8f}, "
               f"rensou-tsne {r['rust_trustworthiness']:.8f}")
     with open(os.path.join(args.out, "results.json"), "w") as f:
-        json.dump({"n": n, "dim": dim, "cores": os.cpu_count(), "results": results}, f, indent=2)
+        json.dump({"n": args.n, "dim": 20, "cores": os.cpu_count(), "results": results}, f, indent=2)
 
 
 if __name__ == "__main__":

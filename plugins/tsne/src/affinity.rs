@@ -91,7 +91,7 @@ pub fn conditional_probabilities(nn: &Neighbours, perplexity: f64) -> Vec<f64> {
 /// The joint distribution `P = (P_cond + P_condᵀ) / (2n)` as a sparse symmetric matrix.
 pub fn symmetrise(nn: &Neighbours, conditional: &[f64]) -> Csr {
     let k = nn.k;
-    let n = if k == 0 { 0 } else { nn.indices.len() / k };
+    let n = nn.indices.len().checked_div(k).unwrap_or(0);
     let mut counts = vec![0usize; n + 1];
     for i in 0..n {
         for &j in nn.of(i) {

@@ -342,13 +342,7 @@ fn kernel_avx(px: &[f32; LANES], py: &[f32; LANES], ex: &[f32], ey: &[f32], ec: 
 }
 
 #[inline(always)]
-fn kernel_body(
-    px: &[f32; LANES],
-    py: &[f32; LANES],
-    ex: &[f32],
-    ey: &[f32],
-    ec: &[f32],
-) -> Forces {
+fn kernel_body(px: &[f32; LANES], py: &[f32; LANES], ex: &[f32], ey: &[f32], ec: &[f32]) -> Forces {
     let mut fx = [0f32; LANES];
     let mut fy = [0f32; LANES];
     let mut z = [0f32; LANES];

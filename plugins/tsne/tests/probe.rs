@@ -74,9 +74,9 @@ fn data(n: usize) -> (ProbeData, BTreeMap<String, Latents>) {
                 &[("number", number), ("colour", colour), ("id", i as i64)],
             )
             .unwrap();
-            for d in 0..8 {
+            for (d, &centre) in centres[number as usize - 1].iter().enumerate() {
                 let shift = if m == 1 && d == 0 { colour as f32 } else { 0.0 };
-                loc.push(centres[number as usize - 1][d] + shift + rng.random::<f32>() - 0.5);
+                loc.push(centre + shift + rng.random::<f32>() - 0.5);
             }
         }
         sets.insert((*modality).to_owned(), set);
@@ -151,12 +151,21 @@ fn probe_writes_metrics_and_figures() {
         assert_eq!(m["dim"], 8);
         assert_eq!(m["k"], 10);
         let trust = m["trustworthiness"].as_f64().unwrap();
-        assert!(trust > 0.85 && trust <= 1.0, "{modality}: trustworthiness {trust}");
+        assert!(
+            trust > 0.85 && trust <= 1.0,
+            "{modality}: trustworthiness {trust}"
+        );
         let number = m["knn_accuracy"]["number"].as_f64().unwrap();
-        assert!(number > 0.95, "{modality}: 10-NN accuracy of number {number}");
+        assert!(
+            number > 0.95,
+            "{modality}: 10-NN accuracy of number {number}"
+        );
         assert!(m["latent_knn_accuracy"]["number"].as_f64().unwrap() > 0.95);
         assert!(m["knn_accuracy"]["colour"].is_number());
-        assert!(m["knn_accuracy"].get("id").is_none(), "`id` has > 20 values");
+        assert!(
+            m["knn_accuracy"].get("id").is_none(),
+            "`id` has > 20 values"
+        );
         assert!(m["seconds"].as_f64().unwrap() > 0.0);
         for label in ["number", "colour"] {
             let file = format!("tsne_{modality}_{label}.png");
@@ -178,7 +187,10 @@ fn probe_writes_metrics_and_figures() {
     if let Some(keep) = std::env::var_os("RENSOU_TSNE_FIGURES") {
         for entry in std::fs::read_dir(&out).unwrap() {
             let path = entry.unwrap().path();
-            let _ = std::fs::copy(&path, std::path::Path::new(&keep).join(path.file_name().unwrap()));
+            let _ = std::fs::copy(
+                &path,
+                std::path::Path::new(&keep).join(path.file_name().unwrap()),
+            );
         }
     }
     // The two modalities used the same items.
@@ -277,11 +289,16 @@ fn config_from_toml_and_registry() {
     )
     .unwrap();
     e.probes[0].validate().unwrap();
-    assert_eq!(rensou_core::probe::probe_type_name(&*e.probes[0]).unwrap(), "tsne");
+    assert_eq!(
+        rensou_core::probe::probe_type_name(&*e.probes[0]).unwrap(),
+        "tsne"
+    );
     let cfg = serde_json::to_value(&*e.probes[0]).unwrap();
     assert_eq!(cfg["perplexity"], 30.0);
     assert_eq!(cfg["max_points"], 5000);
-    assert!(toml::from_str::<Experiment>("[[probes]]\ntype = \"tsne\"\nperplexty = 3.0\n").is_err());
+    assert!(
+        toml::from_str::<Experiment>("[[probes]]\ntype = \"tsne\"\nperplexty = 3.0\n").is_err()
+    );
 
     let registry = rensou_core::registry::ProbeRegistry::collect().unwrap();
     assert!(registry.names().contains(&"tsne"));

@@ -47,10 +47,36 @@ fn separates_gaussian_clusters_deterministically() {
     assert!(acc > 0.99, "10-NN accuracy {acc}");
     assert!(trust > 0.9, "trustworthiness {trust}");
     // Same input and parameters: the same embedding, whatever the number of threads.
-    let again = Tsne { threads: 1, ..tsne.clone() }.fit(points).unwrap();
+    let again = Tsne {
+        threads: 1,
+        ..tsne.clone()
+    }
+    .fit(points)
+    .unwrap();
     assert_eq!(again.points, fit.points);
     let more = Tsne { threads: 3, ..tsne }.fit(points).unwrap();
     assert_eq!(more.points, fit.points);
+}
+
+#[test]
+fn threads_do_not_change_the_result() {
+    // Above 2000 points the optimisation itself runs on several threads.
+    let (data, _) = clusters(7, 300, 5, 4);
+    let points = Points::new(&data, 5).unwrap();
+    let fit = |threads| {
+        Tsne {
+            early_exaggeration_iterations: 60,
+            iterations: 60,
+            threads,
+            ..Tsne::default()
+        }
+        .fit(points)
+        .unwrap()
+    };
+    let one = fit(1);
+    assert_eq!(one.points, fit(2).points);
+    assert_eq!(one.points, fit(4).points);
+    assert_eq!(one.kl_divergence, fit(3).kl_divergence);
 }
 
 #[test]
@@ -79,9 +105,15 @@ fn random_initialisation_uses_the_seed() {
 #[test]
 fn small_and_degenerate_inputs() {
     let tsne = Tsne::default();
-    assert!(tsne.fit(Points::new(&[], 3).unwrap()).unwrap().points.is_empty());
+    assert!(tsne
+        .fit(Points::new(&[], 3).unwrap())
+        .unwrap()
+        .points
+        .is_empty());
     assert_eq!(
-        tsne.fit(Points::new(&[1.0, 2.0], 2).unwrap()).unwrap().points,
+        tsne.fit(Points::new(&[1.0, 2.0], 2).unwrap())
+            .unwrap()
+            .points,
         vec![[0.0, 0.0]]
     );
     // Perplexity is lowered to (n - 1) / 3 for tiny inputs.
@@ -103,10 +135,30 @@ fn invalid_parameters_and_inputs_are_named() {
     };
     let err = bad.validate().unwrap_err().to_string();
     assert!(err.contains("tsne.perplexity"), "{err}");
-    assert!(Tsne { theta: -0.1, ..Tsne::default() }.validate().is_err());
-    assert!(Tsne { learning_rate: Some(0.0), ..Tsne::default() }.validate().is_err());
-    assert!(Tsne { final_learning_rate: Some(f64::NAN), ..Tsne::default() }.validate().is_err());
-    assert!(Tsne { final_momentum: 1.0, ..Tsne::default() }.validate().is_err());
+    assert!(Tsne {
+        theta: -0.1,
+        ..Tsne::default()
+    }
+    .validate()
+    .is_err());
+    assert!(Tsne {
+        learning_rate: Some(0.0),
+        ..Tsne::default()
+    }
+    .validate()
+    .is_err());
+    assert!(Tsne {
+        final_learning_rate: Some(f64::NAN),
+        ..Tsne::default()
+    }
+    .validate()
+    .is_err());
+    assert!(Tsne {
+        final_momentum: 1.0,
+        ..Tsne::default()
+    }
+    .validate()
+    .is_err());
     assert!(matches!(
         Points::new(&[1.0, f32::NAN], 1),
         Err(TsneError::Input(_))
@@ -115,7 +167,9 @@ fn invalid_parameters_and_inputs_are_named() {
     assert!(Points::new(&[1.0], 0).is_err());
     // Parameter errors become config errors of rensou-core that name the field.
     let core: rensou_core::Error = bad.validate().unwrap_err().into();
-    assert!(matches!(core, rensou_core::Error::Config { ref field, .. } if field == "tsne.perplexity"));
+    assert!(
+        matches!(core, rensou_core::Error::Config { ref field, .. } if field == "tsne.perplexity")
+    );
     let parsed: Tsne = serde_json::from_str(r#"{"perplexity": 20.0, "init": "random"}"#).unwrap();
     assert_eq!(parsed.init, Init::Random);
     assert!(serde_json::from_str::<Tsne>(r#"{"perplex": 20.0}"#).is_err());
@@ -151,15 +205,15 @@ fn trustworthiness_agrees_with_scikit_learn() {
     let fx = fixture("trustworthiness.json");
     let dim = fx["dim"].as_u64().unwrap() as usize;
     let (x, emb) = (floats(&fx["points"]), floats(&fx["embedding"]));
-    let (high, low) = (
-        Points::new(&x, dim).unwrap(),
-        Points::new(&emb, 2).unwrap(),
-    );
+    let (high, low) = (Points::new(&x, dim).unwrap(), Points::new(&emb, 2).unwrap());
     for (k, want) in fx["trustworthiness"].as_object().unwrap() {
         let k: usize = k.parse().unwrap();
         let got = trustworthiness(high, low, k).unwrap();
         let want = want.as_f64().unwrap();
-        assert!((got - want).abs() < 1e-6, "k = {k}: {got} vs scikit-learn {want}");
+        assert!(
+            (got - want).abs() < 1e-6,
+            "k = {k}: {got} vs scikit-learn {want}"
+        );
     }
 }
 
@@ -191,6 +245,9 @@ fn affinities_agree_with_scikit_learn() {
     }
     // Both calibrate to an entropy tolerance of 1e-5 from different starting points.
     for (g, w) in got.iter().zip(&want) {
-        assert!((g - w).abs() <= 1e-4 * w.abs() + 1e-9, "{g} vs scikit-learn {w}");
+        assert!(
+            (g - w).abs() <= 1e-4 * w.abs() + 1e-9,
+            "{g} vs scikit-learn {w}"
+        );
     }
 }
