@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use crate::train::RUN_CONFIG_FILE;
+
 /// Everything that can go wrong in rensou-core.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -64,6 +66,73 @@ pub enum Error {
     /// A file refused to be overwritten.
     #[error("{0} already exists (use --force to overwrite)")]
     Exists(PathBuf),
+    /// A training run directory already holds something and `resume` was not asked for.
+    #[error("{} is not empty: pass --resume to continue the run in it, or choose another --out directory", dir.display())]
+    RunDirNotEmpty {
+        /// The directory.
+        dir: PathBuf,
+    },
+    /// `resume` was asked for but the directory holds no run.
+    #[error("nothing to resume in {}: it has no {RUN_CONFIG_FILE} (start a new run without --resume)", dir.display())]
+    NothingToResume {
+        /// The directory.
+        dir: PathBuf,
+    },
+    /// The config given for a resumed run is incompatible with the run's.
+    #[error("cannot resume {} with a different config: {field} differs", dir.display())]
+    ResumeMismatch {
+        /// The run directory.
+        dir: PathBuf,
+        /// The first differing field, with both values.
+        field: String,
+    },
+    /// The run has no complete checkpoint.
+    #[error("{} has no complete checkpoint (no epoch finished yet)", dir.display())]
+    NoCheckpoint {
+        /// The run directory.
+        dir: PathBuf,
+    },
+    /// A checkpoint could not be written or read.
+    #[error("checkpoint {}: {message}", path.display())]
+    Checkpoint {
+        /// The file involved.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// A training or test loss became NaN or infinite.
+    #[error("{what} became {value} in epoch {epoch} at step {step}{}", non_finite_tail(*.first_step, *.step, *.last_good))]
+    NonFinite {
+        /// `training loss` or `test loss`.
+        what: &'static str,
+        /// The value (`NaN`, `inf`).
+        value: f64,
+        /// The epoch (from 1).
+        epoch: usize,
+        /// The step (from 1) at which it was seen.
+        step: usize,
+        /// The first step of the checked window (equals `step` when every step is checked).
+        first_step: usize,
+        /// The last epoch with a checkpoint (0: none).
+        last_good: usize,
+    },
+}
+
+/// The tail of [`Error::NonFinite`]'s message: the checked window and what was kept.
+fn non_finite_tail(first_step: usize, step: usize, last_good: usize) -> String {
+    let window = if first_step < step {
+        format!(
+            " (the loss is read every few steps: the first bad step is in {first_step}..={step})"
+        )
+    } else {
+        String::new()
+    };
+    let kept = if last_good == 0 {
+        "no epoch had finished, so there is no checkpoint".to_owned()
+    } else {
+        format!("the checkpoint of epoch {last_good} is kept")
+    };
+    format!("{window}; training stopped, {kept} (try a lower learning rate)")
 }
 
 /// `Result` with this crate's [`Error`].

@@ -199,7 +199,9 @@ fn titled<'a>(
     let (w, _) = area.dim_in_pixel();
     let mut size = size;
     while size > 9.0 {
-        let (tw, _) = area.estimate_text_size(title, &font(size)).map_err(draw_err)?;
+        let (tw, _) = area
+            .estimate_text_size(title, &font(size))
+            .map_err(draw_err)?;
         if tw + 16 <= w {
             break;
         }
@@ -1006,7 +1008,7 @@ mod tests {
     #[test]
     fn heatmap_decodes_and_checks_labels() {
         let m: Vec<Vec<f64>> = (0..9)
-            .map(|i| (0..9).map(|j| f64::from((i - j) as i32).abs()).collect())
+            .map(|i| (0..9).map(|j| f64::from(i - j).abs()).collect())
             .collect();
         let labels: Vec<String> = (1..=9).map(|i| i.to_string()).collect();
         let png = heatmap_png("distances", &m, &labels, &labels).unwrap();

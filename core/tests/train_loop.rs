@@ -15,8 +15,9 @@ use rensou_core::rng::derive_seed;
 use rensou_core::store::{write_dataset, DatasetContents, Provenance};
 use rensou_core::train::{
     self, dataset_modalities, latest_checkpoint, load_run, read_metrics, Model, PairedData,
-    RunConfig, RunSpec, TrainError, TrainOptions,
+    RunConfig, RunSpec, TrainOptions,
 };
+use rensou_core::Error;
 
 type TestBackend = burn::backend::Autodiff<burn_flex::Flex>;
 type Inner = <TestBackend as AutodiffBackend>::InnerBackend;
@@ -124,7 +125,7 @@ lr = 0.003
     config
 }
 
-fn run(config: &RunConfig, dir: &Path, resume: bool) -> Result<train::TrainOutcome, TrainError> {
+fn run(config: &RunConfig, dir: &Path, resume: bool) -> rensou_core::Result<train::TrainOutcome> {
     let options = TrainOptions {
         resume,
         ..Default::default()
@@ -253,7 +254,7 @@ fn non_finite_loss_stops_and_keeps_the_last_checkpoint() {
     config.training.lr = 1e30; // the first update overflows the next forward pass
     let err = run(&config, &dir, true).expect_err("training must stop");
     match &err {
-        TrainError::NonFinite {
+        Error::NonFinite {
             epoch,
             step,
             last_good,
@@ -333,7 +334,7 @@ fn run_directory_rules() {
     // Resuming nothing.
     let empty = tmp.path().join("empty");
     let err = run(&config, &empty, true).expect_err("nothing to resume");
-    assert!(matches!(err, TrainError::NothingToResume { .. }), "{err}");
+    assert!(matches!(err, Error::NothingToResume { .. }), "{err}");
     let err = load_run::<Inner>(&empty, &Default::default()).expect_err("no run");
     assert!(err.to_string().contains("config.toml"), "{err}");
 
@@ -342,7 +343,7 @@ fn run_directory_rules() {
     std::fs::create_dir_all(&dir).expect("mkdir");
     std::fs::write(dir.join("notes.txt"), "mine").expect("write");
     let err = run(&config, &dir, false).expect_err("non-empty dir");
-    assert!(matches!(err, TrainError::RunDirNotEmpty { .. }), "{err}");
+    assert!(matches!(err, Error::RunDirNotEmpty { .. }), "{err}");
     assert!(err.to_string().contains("--resume"), "{err}");
 
     // A run killed before its first checkpoint resumes from scratch.
@@ -350,7 +351,7 @@ fn run_directory_rules() {
     std::fs::create_dir_all(&fresh).expect("mkdir");
     std::fs::write(fresh.join("config.toml"), config.to_toml().expect("toml")).expect("write");
     let err = load_run::<Inner>(&fresh, &Default::default()).expect_err("no checkpoint");
-    assert!(matches!(err, TrainError::NoCheckpoint { .. }), "{err}");
+    assert!(matches!(err, Error::NoCheckpoint { .. }), "{err}");
     let out = run(&config, &fresh, true).expect("resume from scratch");
     assert_eq!((out.resumed_from, out.metrics.len()), (0, 1));
 
@@ -359,7 +360,7 @@ fn run_directory_rules() {
     other.model.latent_dim = 5;
     let err = run(&other, &fresh, true).expect_err("model differs");
     assert!(
-        matches!(&err, TrainError::ResumeMismatch { field, .. } if field.contains("latent_dim")),
+        matches!(&err, Error::ResumeMismatch { field, .. } if field.contains("latent_dim")),
         "{err}"
     );
     // The CLI's stricter rule: only epochs and the data path may change.

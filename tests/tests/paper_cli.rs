@@ -10,21 +10,36 @@ fn paper_runs_end_to_end_and_resumes() {
     let dir = tempfile::tempdir().unwrap();
     tiny_mnist(&dir.path().join("mnist"), 3, 2);
     let args = [
-        "paper", "--seeds", "2", "--epochs", "1", "--k", "2", "--max-train-pairs", "64",
-        "--out", "study", "--mnist", "mnist",
+        "paper",
+        "--seeds",
+        "2",
+        "--epochs",
+        "1",
+        "--k",
+        "2",
+        "--max-train-pairs",
+        "64",
+        "--out",
+        "study",
+        "--mnist",
+        "mnist",
     ];
     let out = ok(&rensou(dir.path(), &args));
     assert!(out.contains("report.md"), "{out}");
     let study = dir.path().join("study");
     let md = std::fs::read_to_string(study.join("report.md")).unwrap();
     for claim in 1..=4 {
-        assert!(md.contains(&format!("## Claim {claim}:")), "claim {claim} missing:\n{md}");
+        assert!(
+            md.contains(&format!("## Claim {claim}:")),
+            "claim {claim} missing:\n{md}"
+        );
     }
     assert!(md.contains("Verdict:"), "{md}");
     assert!(md.contains("MMVAE mean [95% CI]"), "{md}");
     // Numbers, not placeholders: the primary metrics have values for both models.
     let summary: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(study.join("summary.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(study.join("summary.json")).unwrap())
+            .unwrap();
     let comps = summary["comparisons"].as_array().unwrap();
     let primary: Vec<_> = comps.iter().filter(|c| c["primary"] == true).collect();
     assert!(primary.len() >= 4, "{primary:?}");
@@ -35,27 +50,43 @@ fn paper_runs_end_to_end_and_resumes() {
     }
     assert_eq!(summary["verdicts"].as_object().unwrap().len(), 4);
     let html = std::fs::read_to_string(study.join("report.html")).unwrap();
-    assert!(html.contains("data:image/png;base64,"), "no embedded figures");
+    assert!(
+        html.contains("data:image/png;base64,"),
+        "no embedded figures"
+    );
     for model in ["mmvae", "vae-oscn", "vae-cmnist"] {
         for seed in 0..2 {
             let run = study.join(format!("runs/{model}-s{seed}"));
-            assert!(run.join("probes/summary.json").is_file(), "{}", run.display());
+            assert!(
+                run.join("probes/summary.json").is_file(),
+                "{}",
+                run.display()
+            );
             assert!(run.join("latents.h5").is_file());
         }
     }
 
     // Again: everything is skipped, the report is rewritten.
-    let err_before = std::fs::metadata(study.join("runs/mmvae-s0/config.toml")).unwrap().modified().unwrap();
+    let err_before = std::fs::metadata(study.join("runs/mmvae-s0/config.toml"))
+        .unwrap()
+        .modified()
+        .unwrap();
     ok(&rensou(dir.path(), &args));
     let md2 = std::fs::read_to_string(study.join("report.md")).unwrap();
     assert!(md2.contains("already done"), "{md2}");
-    let after = std::fs::metadata(study.join("runs/mmvae-s0/config.toml")).unwrap().modified().unwrap();
+    let after = std::fs::metadata(study.join("runs/mmvae-s0/config.toml"))
+        .unwrap()
+        .modified()
+        .unwrap();
     assert_eq!(err_before, after, "a finished run was retrained");
 
     // Other settings in the same directory are refused.
     let e = fails(&rensou(
         dir.path(),
-        &["paper", "--seeds", "2", "--epochs", "2", "--k", "2", "--out", "study", "--mnist", "mnist"],
+        &[
+            "paper", "--seeds", "2", "--epochs", "2", "--k", "2", "--out", "study", "--mnist",
+            "mnist",
+        ],
     ));
     assert!(e.contains("other settings"), "{e}");
 }

@@ -86,8 +86,7 @@ fn foreign_truncated_and_incomplete_files_are_named_errors() {
     std::fs::write(&cut, &bytes[..bytes.len() / 3]).unwrap();
     let err = DatasetFile::open(&cut)
         .and_then(|d| d.read(Split::Train, "oscn"))
-        .err()
-        .expect("a truncated file must fail");
+        .expect_err("a truncated file must fail");
     assert!(
         matches!(err, Error::Format { .. } | Error::Hdf5 { .. }),
         "{err}"

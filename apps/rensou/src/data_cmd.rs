@@ -330,12 +330,7 @@ fn preview(args: PreviewArgs) -> anyhow::Result<()> {
             }
         }
     }
-    let mut bytes = Vec::new();
-    canvas
-        .write_to(
-            &mut std::io::Cursor::new(&mut bytes),
-            image::ImageFormat::Png,
-        )
+    let bytes = rensou_core::plot::encode_png(canvas.as_raw(), canvas.width(), canvas.height())
         .context("cannot encode PNG")?;
     rensou_core::fsutil::write_bytes_atomically(&args.out, &bytes)?;
     println!(

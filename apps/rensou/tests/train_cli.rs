@@ -3,17 +3,34 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use rensou_core::modality::{ItemSet, LabelSpec, Split};
 use rensou_core::store::{write_dataset, DatasetContents, Provenance};
 
+/// Held while this process has an HDF5 file open ([`write_tiny`]) and while it starts a child:
+/// HDF5 opens files without close-on-exec, so a child started meanwhile would inherit the open
+/// file, and its lock, for its whole run, and another test's `rensou` could not open that file.
+static SPAWN: Mutex<()> = Mutex::new(());
+
+fn spawn_lock() -> MutexGuard<'static, ()> {
+    SPAWN.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn rensou(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rensou"))
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("run rensou")
+    let child = {
+        let _spawning = spawn_lock();
+        Command::new(env!("CARGO_BIN_EXE_rensou"))
+            .current_dir(dir)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run rensou")
+    };
+    child.wait_with_output().expect("run rensou")
 }
 
 fn ok(out: &Output) -> String {
@@ -69,7 +86,10 @@ fn write_tiny(dir: &Path) -> PathBuf {
         }
         contents.splits.insert(split, sets);
     }
-    write_dataset(&path, &contents).expect("write dataset");
+    {
+        let _no_spawning = spawn_lock();
+        write_dataset(&path, &contents).expect("write dataset");
+    }
     path
 }
 
@@ -174,20 +194,23 @@ fn killed_run_resumes_from_its_last_complete_epoch() {
     let dir = tempfile::tempdir().expect("tempdir");
     write_tiny(dir.path());
     write_config(dir.path());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rensou"))
-        .current_dir(dir.path())
-        .args(args(&[
-            "--out",
-            "run",
-            "--epochs",
-            "100000",
-            "--grid-every",
-            "0",
-        ]))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn rensou");
+    let mut child = {
+        let _spawning = spawn_lock();
+        Command::new(env!("CARGO_BIN_EXE_rensou"))
+            .current_dir(dir.path())
+            .args(args(&[
+                "--out",
+                "run",
+                "--epochs",
+                "100000",
+                "--grid-every",
+                "0",
+            ]))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn rensou")
+    };
     let run = dir.path().join("run");
     let start = Instant::now();
     let reached = loop {
@@ -367,7 +390,11 @@ fn bench_train_prints_json_and_compares_with_torch() {
     assert_eq!(lines[1]["model"], "mmvae-mlp");
 
     // A stand-in for the PyTorch reference: the same flags in, one JSON line out.
-    if Command::new("python3").arg("--version").output().is_err() {
+    let python = {
+        let _spawning = spawn_lock();
+        Command::new("python3").arg("--version").output()
+    };
+    if python.is_err() {
         return;
     }
     let fake = dir.path().join("torch_reference.py");

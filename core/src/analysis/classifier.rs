@@ -16,7 +16,7 @@ use burn::tensor::{Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use crate::modality::{ItemSet, Split};
-use crate::nn::{AnyEncoder, Encoder, NetConfig};
+use crate::nn::{tensor_values, AnyEncoder, Encoder, NetConfig};
 use crate::probe::Classifiers;
 use crate::rng::derive_seed;
 use crate::store::DatasetFile;
@@ -113,6 +113,9 @@ struct Trained<B: Backend> {
     meta: Meta,
 }
 
+/// The classifiers trained or loaded so far, keyed by `(modality, label)`.
+type TrainedMap<B> = BTreeMap<(String, String), Trained<B>>;
+
 /// [`Classifiers`] trained on a dataset file on first use and cached in a directory as
 /// `<modality>-<label>.mpk` + `.json` (reused while the dataset and settings are unchanged).
 pub struct CachedClassifiers<B: AutodiffBackend> {
@@ -120,7 +123,7 @@ pub struct CachedClassifiers<B: AutodiffBackend> {
     cache_dir: PathBuf,
     config: ClassifierConfig,
     device: B::Device,
-    trained: Mutex<BTreeMap<(String, String), Trained<B::InnerBackend>>>,
+    trained: Mutex<TrainedMap<B::InnerBackend>>,
     log: Mutex<Vec<String>>,
 }
 
@@ -151,13 +154,7 @@ fn predict_batches<B: Backend>(
     let mut out = Vec::with_capacity(items.len() / features.max(1));
     for chunk in items.chunks(1024 * features) {
         let x = floats_to_tensor::<B>(chunk.to_vec(), features, device); // [n, features]
-        let idx: Vec<i64> = model
-            .forward(x)
-            .argmax(1)
-            .into_data()
-            .convert::<i64>()
-            .into_vec()
-            .map_err(|e| Error::Data(format!("cannot read predictions: {e:?}")))?;
+        let idx: Vec<i64> = tensor_values(model.forward(x).argmax(1), "predictions")?;
         for i in idx {
             let c = classes
                 .get(i as usize)

@@ -20,7 +20,7 @@ pub use classifier::{CachedClassifiers, ClassifierConfig, LabelClassifier};
 use crate::mmvae::MmvaeConfig;
 use crate::probe::{run_probes, Latents, ModelView, ProbeConfig, ProbeData};
 use crate::progress::Progress;
-use crate::store::DatasetFile;
+use crate::store::{str_attr, DatasetFile};
 use crate::train::{load_run, Model};
 use crate::{Error, Result, Split};
 
@@ -36,10 +36,7 @@ pub struct MmvaeView<B: Backend> {
 }
 
 fn to_vec<B: Backend, const D: usize>(t: Tensor<B, D>) -> Result<Vec<f32>> {
-    t.into_data()
-        .convert::<f32>()
-        .into_vec()
-        .map_err(|e| Error::Data(format!("cannot read a tensor: {e:?}")))
+    crate::nn::tensor_values(t, "a tensor")
 }
 
 impl<B: Backend> MmvaeView<B> {
@@ -208,19 +205,9 @@ pub fn write_latents(
     };
     crate::fsutil::write_atomically(path, |tmp| {
         let f = hdf5::File::create(tmp).map_err(err)?;
-        let attr = |loc: &hdf5::Location, name: &str, value: &str| -> Result<()> {
-            let v: hdf5::types::VarLenUnicode = value
-                .parse()
-                .map_err(|e| Error::Data(format!("attribute {name}: {e}")))?;
-            loc.new_attr::<hdf5::types::VarLenUnicode>()
-                .shape(())
-                .create(name)
-                .and_then(|a| a.write_scalar(&v))
-                .map_err(err)
-        };
-        attr(&f, "format", "rensou-latents")?;
-        attr(&f, "split", data.split.as_str())?;
-        attr(&f, "model", description)?;
+        str_attr(&f, "format", "rensou-latents", path)?;
+        str_attr(&f, "split", data.split.as_str(), path)?;
+        str_attr(&f, "model", description, path)?;
         for (m, l) in latents {
             let g = f.create_group(m).map_err(err)?;
             for (name, values) in [("loc", &l.loc), ("scale", &l.scale)] {

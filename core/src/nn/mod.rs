@@ -23,7 +23,7 @@ pub use mlp::{MlpDecoder, MlpDecoderConfig, MlpEncoder, MlpEncoderConfig};
 use burn::config::Config;
 use burn::module::{Module, ModuleDisplay};
 use burn::tensor::activation::{softmax, softplus};
-use burn::tensor::{backend::Backend, Tensor};
+use burn::tensor::{backend::Backend, BasicOps, Element, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::modality::NetKind;
@@ -433,4 +433,21 @@ pub fn bytes_to_input<B: Backend>(
     let n = bytes.len() / features;
     let values: Vec<f32> = bytes.iter().map(|&b| f32::from(b) / 255.0).collect();
     Ok(Tensor::<B, 1>::from_floats(values.as_slice(), device).reshape([n, features]))
+}
+
+/// Reads a tensor back to the host as a flat row-major `Vec<E>` (converting its elements);
+/// `what` names the values in the error (`cannot read {what}: ...`).
+pub(crate) fn tensor_values<E, B, const D: usize, K>(
+    t: Tensor<B, D, K>,
+    what: &str,
+) -> Result<Vec<E>>
+where
+    E: Element,
+    B: Backend,
+    K: BasicOps<B>,
+{
+    t.into_data()
+        .convert::<E>()
+        .into_vec()
+        .map_err(|e| Error::Data(format!("cannot read {what}: {e:?}")))
 }

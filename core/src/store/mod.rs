@@ -17,6 +17,7 @@ mod reader;
 mod writer;
 
 pub use reader::{DatasetFile, LabelHistograms, LabelInfo, ModalityInfo, SplitSummary, Summary};
+pub(crate) use writer::str_attr;
 pub use writer::{write_dataset, DatasetContents, Provenance};
 
 /// Value of the root `format` attribute.

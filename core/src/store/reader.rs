@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use hdf5::types::VarLenUnicode;
+use hdf5::H5Type;
 
 use super::{FORMAT_NAME, FORMAT_VERSION};
 use crate::modality::{ItemSet, LabelSpec, Split};
@@ -66,27 +67,31 @@ pub struct DatasetFile {
     splits: Vec<Split>,
 }
 
-fn read_str_attr(loc: &hdf5::Location, name: &str, path: &Path) -> Result<String> {
+/// Reads the scalar attribute `name` of `loc`; `kind` ("a string") names the expected type
+/// in the error.
+fn read_scalar_attr<T: H5Type>(
+    loc: &hdf5::Location,
+    name: &str,
+    kind: &str,
+    path: &Path,
+) -> Result<T> {
     let attr = loc.attr(name).map_err(|_| Error::Format {
         path: path.to_path_buf(),
         message: format!("attribute `{name}` is missing on {}", loc.name()),
     })?;
-    let v: VarLenUnicode = attr.read_scalar().map_err(|e| Error::Format {
+    attr.read_scalar::<T>().map_err(|e| Error::Format {
         path: path.to_path_buf(),
-        message: format!("attribute `{name}` is not a string: {e}"),
-    })?;
+        message: format!("attribute `{name}` is not {kind}: {e}"),
+    })
+}
+
+fn read_str_attr(loc: &hdf5::Location, name: &str, path: &Path) -> Result<String> {
+    let v: VarLenUnicode = read_scalar_attr(loc, name, "a string", path)?;
     Ok(v.as_str().to_owned())
 }
 
 fn read_u64_attr(loc: &hdf5::Location, name: &str, path: &Path) -> Result<u64> {
-    let attr = loc.attr(name).map_err(|_| Error::Format {
-        path: path.to_path_buf(),
-        message: format!("attribute `{name}` is missing on {}", loc.name()),
-    })?;
-    attr.read_scalar::<u64>().map_err(|e| Error::Format {
-        path: path.to_path_buf(),
-        message: format!("attribute `{name}` is not an integer: {e}"),
-    })
+    read_scalar_attr(loc, name, "an integer", path)
 }
 
 impl DatasetFile {

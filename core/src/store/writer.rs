@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use hdf5::types::VarLenUnicode;
+use hdf5::H5Type;
 use ndarray::{ArrayD, IxDyn};
 
 use super::{hdf5_err, FORMAT_NAME, FORMAT_VERSION};
@@ -34,23 +35,25 @@ pub struct DatasetContents {
     pub provenance: Provenance,
 }
 
-fn str_attr(loc: &hdf5::Location, name: &str, value: &str, path: &Path) -> Result<()> {
-    let v: VarLenUnicode = value
-        .parse()
-        .map_err(|e| hdf5_err(path, format!("attribute {name}: {e}")))?;
-    loc.new_attr::<VarLenUnicode>()
+/// Writes the scalar attribute `name` on `loc`; errors name `path`.
+fn scalar_attr<T: H5Type>(loc: &hdf5::Location, name: &str, value: &T, path: &Path) -> Result<()> {
+    loc.new_attr::<T>()
         .shape(())
         .create(name)
-        .and_then(|a| a.write_scalar(&v))
+        .and_then(|a| a.write_scalar(value))
         .map_err(|e| hdf5_err(path, format!("attribute {name}: {e}")))
 }
 
+/// Writes the string attribute `name` on `loc`; errors name `path`.
+pub(crate) fn str_attr(loc: &hdf5::Location, name: &str, value: &str, path: &Path) -> Result<()> {
+    let v: VarLenUnicode = value
+        .parse()
+        .map_err(|e| hdf5_err(path, format!("attribute {name}: {e}")))?;
+    scalar_attr(loc, name, &v, path)
+}
+
 fn u64_attr(loc: &hdf5::Location, name: &str, value: u64, path: &Path) -> Result<()> {
-    loc.new_attr::<u64>()
-        .shape(())
-        .create(name)
-        .and_then(|a| a.write_scalar(&value))
-        .map_err(|e| hdf5_err(path, format!("attribute {name}: {e}")))
+    scalar_attr(loc, name, &value, path)
 }
 
 /// Writes `contents` to `target` atomically (temporary file, then rename). Data is chunked and

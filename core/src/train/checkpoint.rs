@@ -22,9 +22,9 @@ use burn::tensor::backend::Backend;
 use serde::{Deserialize, Serialize};
 
 use super::config::{RunConfig, RUN_CONFIG_FILE};
-use super::{Model, TrainError};
+use super::Model;
 use crate::fsutil::write_bytes_atomically;
-use crate::Error;
+use crate::{Error, Result};
 
 /// File name of the metrics log inside a run directory.
 pub const METRICS_FILE: &str = "metrics.jsonl";
@@ -92,8 +92,8 @@ pub struct Checkpoint {
     pub state: CheckpointState,
 }
 
-fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> TrainError + 'a {
-    move |e| TrainError::Core(Error::io(action, path, e))
+fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> Error + 'a {
+    move |e| Error::io(action, path, e)
 }
 
 fn epoch_dir_name(epoch: usize) -> String {
@@ -113,11 +113,10 @@ pub fn grid_path(run_dir: &Path, epoch: usize) -> PathBuf {
 
 /// Rewrites `RUN/metrics.jsonl` atomically from `metrics` (so a resumed run never repeats the
 /// lines of re-done epochs).
-pub fn write_metrics(run_dir: &Path, metrics: &[EpochMetrics]) -> Result<(), TrainError> {
+pub fn write_metrics(run_dir: &Path, metrics: &[EpochMetrics]) -> Result<()> {
     let mut text = String::new();
     for m in metrics {
-        let line = serde_json::to_string(m)
-            .map_err(|e| TrainError::Core(Error::Data(format!("metrics: {e}"))))?;
+        let line = serde_json::to_string(m).map_err(|e| Error::Data(format!("metrics: {e}")))?;
         text.push_str(&line);
         text.push('\n');
     }
@@ -126,20 +125,19 @@ pub fn write_metrics(run_dir: &Path, metrics: &[EpochMetrics]) -> Result<(), Tra
 }
 
 /// Reads `RUN/metrics.jsonl`.
-pub fn read_metrics(run_dir: &Path) -> Result<Vec<EpochMetrics>, TrainError> {
+pub fn read_metrics(run_dir: &Path) -> Result<Vec<EpochMetrics>> {
     let path = run_dir.join(METRICS_FILE);
     let text = fs::read_to_string(&path).map_err(io("cannot read", &path))?;
     text.lines()
         .filter(|l| !l.trim().is_empty())
         .map(|l| {
-            serde_json::from_str(l)
-                .map_err(|e| TrainError::Core(Error::Data(format!("{}: {e}", path.display()))))
+            serde_json::from_str(l).map_err(|e| Error::Data(format!("{}: {e}", path.display())))
         })
         .collect()
 }
 
 /// The last complete checkpoint of a run, if any.
-pub fn latest_checkpoint(run_dir: &Path) -> Result<Option<Checkpoint>, TrainError> {
+pub fn latest_checkpoint(run_dir: &Path) -> Result<Option<Checkpoint>> {
     let dir = run_dir.join(CHECKPOINTS_DIR);
     if !dir.is_dir() {
         return Ok(None);
@@ -159,17 +157,16 @@ pub fn latest_checkpoint(run_dir: &Path) -> Result<Option<Checkpoint>, TrainErro
     };
     let state_path = path.join(STATE_FILE);
     let text = fs::read_to_string(&state_path).map_err(io("cannot read", &state_path))?;
-    let state: CheckpointState =
-        serde_json::from_str(&text).map_err(|e| TrainError::Checkpoint {
-            path: state_path.clone(),
-            message: e.to_string(),
-        })?;
+    let state: CheckpointState = serde_json::from_str(&text).map_err(|e| Error::Checkpoint {
+        path: state_path.clone(),
+        message: e.to_string(),
+    })?;
     if state.format != CHECKPOINT_FORMAT
         || state.version != CHECKPOINT_VERSION
         || state.epoch != epoch
         || state.metrics.len() != epoch
     {
-        return Err(TrainError::Checkpoint {
+        return Err(Error::Checkpoint {
             path: state_path,
             message: format!(
                 "not a {CHECKPOINT_FORMAT} v{CHECKPOINT_VERSION} state of epoch {epoch} with \
@@ -182,7 +179,7 @@ pub fn latest_checkpoint(run_dir: &Path) -> Result<Option<Checkpoint>, TrainErro
 
 /// Removes what a killed run left half-written: temporary checkpoint directories and the
 /// temporary files of atomic writes (`.NAME.tmp-PID`) in the run and grid directories.
-pub fn remove_partial_files(run_dir: &Path) -> Result<(), TrainError> {
+pub fn remove_partial_files(run_dir: &Path) -> Result<()> {
     for dir in [
         run_dir.join(CHECKPOINTS_DIR),
         run_dir.join(GRIDS_DIR),
@@ -210,26 +207,26 @@ pub fn remove_partial_files(run_dir: &Path) -> Result<(), TrainError> {
     Ok(())
 }
 
-fn record_bytes<B: Backend, R: Record<B>>(record: R, what: &Path) -> Result<Vec<u8>, TrainError> {
+fn record_bytes<B: Backend, R: Record<B>>(record: R, what: &Path) -> Result<Vec<u8>> {
     CheckpointRecorder::default()
         .record(record, ())
-        .map_err(|e| TrainError::Checkpoint {
+        .map_err(|e| Error::Checkpoint {
             path: what.to_path_buf(),
             message: e.to_string(),
         })
 }
 
-fn load_record<B: Backend, R: Record<B>>(path: &Path, device: &B::Device) -> Result<R, TrainError> {
+fn load_record<B: Backend, R: Record<B>>(path: &Path, device: &B::Device) -> Result<R> {
     let bytes = fs::read(path).map_err(io("cannot read", path))?;
     CheckpointRecorder::default()
         .load(bytes, device)
-        .map_err(|e| TrainError::Checkpoint {
+        .map_err(|e| Error::Checkpoint {
             path: path.to_path_buf(),
             message: e.to_string().replace('\n', " "),
         })
 }
 
-fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
+fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
     let mut f = fs::File::create(path).map_err(io("cannot create", path))?;
     f.write_all(bytes).map_err(io("cannot write", path))?;
@@ -243,7 +240,7 @@ pub fn save_checkpoint<B: Backend, M: Module<B>, R: Record<B>>(
     model: &M,
     optimizer: R,
     state: &CheckpointState,
-) -> Result<PathBuf, TrainError> {
+) -> Result<PathBuf> {
     let root = run_dir.join(CHECKPOINTS_DIR);
     fs::create_dir_all(&root).map_err(io("cannot create", &root))?;
     let name = epoch_dir_name(state.epoch);
@@ -258,7 +255,7 @@ pub fn save_checkpoint<B: Backend, M: Module<B>, R: Record<B>>(
         let optim_bytes = record_bytes::<B, _>(optimizer, &tmp.join(OPTIMIZER_FILE))?;
         write_synced(&tmp.join(OPTIMIZER_FILE), &optim_bytes)?;
         let json = serde_json::to_vec_pretty(state)
-            .map_err(|e| TrainError::Core(Error::Data(format!("checkpoint state: {e}"))))?;
+            .map_err(|e| Error::Data(format!("checkpoint state: {e}")))?;
         write_synced(&tmp.join(STATE_FILE), &json)?;
         if let Ok(d) = fs::File::open(&tmp) {
             let _ = d.sync_all();
@@ -296,20 +293,13 @@ pub fn save_checkpoint<B: Backend, M: Module<B>, R: Record<B>>(
 
 impl Checkpoint {
     /// Loads the model record into `model` (built from the same model config).
-    pub fn load_model<B: Backend, M: Module<B>>(
-        &self,
-        model: M,
-        device: &B::Device,
-    ) -> Result<M, TrainError> {
+    pub fn load_model<B: Backend, M: Module<B>>(&self, model: M, device: &B::Device) -> Result<M> {
         let record = load_record::<B, M::Record>(&self.dir.join(MODEL_FILE), device)?;
         Ok(model.load_record(record))
     }
 
     /// Loads the optimizer record.
-    pub fn load_optimizer<B: Backend, R: Record<B>>(
-        &self,
-        device: &B::Device,
-    ) -> Result<R, TrainError> {
+    pub fn load_optimizer<B: Backend, R: Record<B>>(&self, device: &B::Device) -> Result<R> {
         load_record::<B, R>(&self.dir.join(OPTIMIZER_FILE), device)
     }
 }
@@ -328,12 +318,9 @@ pub fn new_state(epoch: usize, metrics: Vec<EpochMetrics>, config: RunConfig) ->
 
 /// Rebuilds the trained model of a run: the model from `RUN/config.toml`, its parameters from
 /// the last complete checkpoint. For inference and analyses (any backend, no optimizer).
-pub fn load_run<B: Backend>(
-    run_dir: &Path,
-    device: &B::Device,
-) -> Result<(Model<B>, RunConfig), TrainError> {
+pub fn load_run<B: Backend>(run_dir: &Path, device: &B::Device) -> Result<(Model<B>, RunConfig)> {
     let config = RunConfig::read(&run_dir.join(RUN_CONFIG_FILE))?;
-    let checkpoint = latest_checkpoint(run_dir)?.ok_or_else(|| TrainError::NoCheckpoint {
+    let checkpoint = latest_checkpoint(run_dir)?.ok_or_else(|| Error::NoCheckpoint {
         dir: run_dir.to_path_buf(),
     })?;
     let model = config.model.init::<B>(device)?;

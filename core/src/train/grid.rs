@@ -6,17 +6,17 @@
 //! reconstruction; blue strip: `d != m`, the cross-generation). Blocks are separated by a
 //! wider gap. Only image modalities (`[H, W]`, `[H, W, 1]`, `[H, W, 3]`) are drawn.
 
-use std::io::Cursor;
 use std::path::Path;
 
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
-use image::{ImageFormat, Rgb, RgbImage};
+use image::{Rgb, RgbImage};
 
 use crate::fsutil::write_bytes_atomically;
 use crate::mmvae::Mmvae;
-use crate::nn::{Decoder, Encoder};
-use crate::{Error, Result};
+use crate::nn::{tensor_values, Decoder, Encoder};
+use crate::plot::encode_png;
+use crate::Result;
 
 const GAP: u32 = 2;
 const BLOCK_GAP: u32 = 8;
@@ -84,11 +84,7 @@ where
         for (d, dd) in dims.iter().enumerate() {
             let Some(dd) = dd else { continue };
             let out = model.decode(d, z.clone())?; // [n, features_d]
-            let values: Vec<f32> = out
-                .into_data()
-                .convert::<f32>()
-                .into_vec()
-                .map_err(|e| Error::Data(format!("cannot read decoded items: {e:?}")))?;
+            let values: Vec<f32> = tensor_values(out, "decoded items")?;
             let fd = specs[d].item_shape.iter().product::<usize>();
             let bytes: Vec<u8> = values
                 .iter()
@@ -153,10 +149,7 @@ fn draw(rows: &[Row], rows_per_block: usize) -> Result<Vec<u8>> {
         height * SCALE,
         image::imageops::FilterType::Nearest,
     );
-    let mut png = Vec::new();
-    img.write_to(&mut Cursor::new(&mut png), ImageFormat::Png)
-        .map_err(|e| Error::Data(format!("cannot encode PNG: {e}")))?;
-    Ok(png)
+    encode_png(img.as_raw(), img.width(), img.height())
 }
 
 /// Writes PNG bytes to `path` atomically.

@@ -16,7 +16,7 @@
 //! Data stay bytes in memory ([`PairedData`]) and are turned into float batches per step.
 //! The loss is checked for NaN/Inf every `check_every` steps (1 on CPU; the binary uses ~50 on
 //! GPUs, where each check is a host synchronisation) and at the end of each epoch; a
-//! non-finite loss stops the run with [`TrainError::NonFinite`], leaving the last good
+//! non-finite loss stops the run with [`Error::NonFinite`], leaving the last good
 //! checkpoint in place.
 
 pub mod checkpoint;
@@ -48,87 +48,13 @@ use crate::mmvae::{paper_adam, train_step, Mmvae};
 use crate::nn::{AnyDecoder, AnyEncoder};
 use crate::progress::{NoProgress, Progress};
 use crate::rng::derive_seed;
-use crate::Error;
+use crate::{Error, Result};
 
 /// The model a run trains: the MMVAE with the built-in nets its config names.
 pub type Model<B> = Mmvae<B, AnyEncoder<B>, AnyDecoder<B>>;
 
 /// The optimizer a run uses (Adam, AMSGrad per config).
 pub type RunOptimizer<B> = OptimizerAdaptor<Adam, Model<B>, B>;
-
-/// What can stop a training run.
-#[derive(Debug, thiserror::Error)]
-pub enum TrainError {
-    /// A config, data or I/O error from the rest of the crate.
-    #[error(transparent)]
-    Core(#[from] Error),
-    /// The run directory already holds something and `resume` was not asked for.
-    #[error("{} is not empty: pass --resume to continue the run in it, or choose another --out directory", dir.display())]
-    RunDirNotEmpty {
-        /// The directory.
-        dir: PathBuf,
-    },
-    /// `resume` was asked for but the directory holds no run.
-    #[error("nothing to resume in {}: it has no {RUN_CONFIG_FILE} (start a new run without --resume)", dir.display())]
-    NothingToResume {
-        /// The directory.
-        dir: PathBuf,
-    },
-    /// The config given for a resumed run is incompatible with the run's.
-    #[error("cannot resume {} with a different config: {field} differs", dir.display())]
-    ResumeMismatch {
-        /// The run directory.
-        dir: PathBuf,
-        /// The first differing field, with both values.
-        field: String,
-    },
-    /// The run has no complete checkpoint.
-    #[error("{} has no complete checkpoint (no epoch finished yet)", dir.display())]
-    NoCheckpoint {
-        /// The run directory.
-        dir: PathBuf,
-    },
-    /// A checkpoint could not be written or read.
-    #[error("checkpoint {}: {message}", path.display())]
-    Checkpoint {
-        /// The file involved.
-        path: PathBuf,
-        /// What went wrong.
-        message: String,
-    },
-    /// The loss became NaN or infinite.
-    #[error("{what} became {value} in epoch {epoch} at step {step}{}", non_finite_tail(*.first_step, *.step, *.last_good))]
-    NonFinite {
-        /// `training loss` or `test loss`.
-        what: &'static str,
-        /// The value (`NaN`, `inf`).
-        value: f64,
-        /// The epoch (from 1).
-        epoch: usize,
-        /// The step (from 1) at which it was seen.
-        step: usize,
-        /// The first step of the checked window (equals `step` when every step is checked).
-        first_step: usize,
-        /// The last epoch with a checkpoint (0: none).
-        last_good: usize,
-    },
-}
-
-fn non_finite_tail(first_step: usize, step: usize, last_good: usize) -> String {
-    let window = if first_step < step {
-        format!(
-            " (the loss is read every few steps: the first bad step is in {first_step}..={step})"
-        )
-    } else {
-        String::new()
-    };
-    let kept = if last_good == 0 {
-        "no epoch had finished, so there is no checkpoint".to_owned()
-    } else {
-        format!("the checkpoint of epoch {last_good} is kept")
-    };
-    format!("{window}; training stopped, {kept} (try a lower learning rate)")
-}
 
 /// How [`train`] runs (not part of the config: nothing here changes the results).
 pub struct TrainOptions<'a> {
@@ -161,32 +87,28 @@ pub struct TrainOutcome {
     pub run_dir: PathBuf,
 }
 
-fn is_empty_dir(dir: &Path) -> Result<bool, TrainError> {
+fn is_empty_dir(dir: &Path) -> Result<bool> {
     match std::fs::read_dir(dir) {
         Ok(mut entries) => Ok(entries.next().is_none()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(true),
-        Err(e) => Err(Error::io("cannot read", dir, e).into()),
+        Err(e) => Err(Error::io("cannot read", dir, e)),
     }
 }
 
 /// Prepares the run directory: a new run needs an empty (or absent) directory; a resumed one
 /// needs the run's `config.toml`, whose model and modalities must equal `config`'s. Writes
 /// `config` as `RUN/config.toml` and returns the last complete checkpoint (resume only).
-fn prepare_run_dir(
-    dir: &Path,
-    config: &RunConfig,
-    resume: bool,
-) -> Result<Option<Checkpoint>, TrainError> {
+fn prepare_run_dir(dir: &Path, config: &RunConfig, resume: bool) -> Result<Option<Checkpoint>> {
     let config_path = dir.join(RUN_CONFIG_FILE);
     let checkpoint = if resume {
         if !config_path.is_file() {
-            return Err(TrainError::NothingToResume {
+            return Err(Error::NothingToResume {
                 dir: dir.to_path_buf(),
             });
         }
         let stored = RunConfig::read(&config_path)?;
         if let Some(field) = config.checkpoint_conflict(&stored) {
-            return Err(TrainError::ResumeMismatch {
+            return Err(Error::ResumeMismatch {
                 dir: dir.to_path_buf(),
                 field,
             });
@@ -195,7 +117,7 @@ fn prepare_run_dir(
         latest_checkpoint(dir)?
     } else {
         if !is_empty_dir(dir)? {
-            return Err(TrainError::RunDirNotEmpty {
+            return Err(Error::RunDirNotEmpty {
                 dir: dir.to_path_buf(),
             });
         }
@@ -212,11 +134,11 @@ fn check_finite(
     epoch: usize,
     (first_step, step): (usize, usize),
     last_good: usize,
-) -> Result<(), TrainError> {
+) -> Result<()> {
     if value.is_finite() {
         Ok(())
     } else {
-        Err(TrainError::NonFinite {
+        Err(Error::NonFinite {
             what,
             value,
             epoch,
@@ -234,7 +156,7 @@ pub fn train<B: AutodiffBackend>(
     run_dir: &Path,
     device: &B::Device,
     options: &TrainOptions<'_>,
-) -> Result<TrainOutcome, TrainError> {
+) -> Result<TrainOutcome> {
     config.validate()?;
     let progress = options.progress;
     let check_every = options.check_every.max(1);
@@ -410,7 +332,7 @@ pub fn train<B: AutodiffBackend>(
 
 /// The modality names and item shapes of a dataset file's training split, in file order (what
 /// [`RunSpec::resolve`] needs).
-pub fn dataset_modalities(path: &Path) -> Result<Vec<(String, Vec<usize>)>, Error> {
+pub fn dataset_modalities(path: &Path) -> Result<Vec<(String, Vec<usize>)>> {
     let file = crate::store::DatasetFile::open(path)?;
     let split = if file.splits().contains(&crate::Split::Train) {
         crate::Split::Train
@@ -431,6 +353,6 @@ pub fn eval_loss<B: Backend>(
     model: &Model<B>,
     xs: &[Tensor<B, 2>],
     objective: &crate::mmvae::ObjectiveConfig,
-) -> Result<f64, Error> {
+) -> Result<f64> {
     Ok(model.objective(xs, objective)?.loss.into_scalar().elem())
 }

@@ -1,10 +1,11 @@
 //! The arithmetic probe end to end through `run_probes`, with test doubles.
 
+#[path = "../../testing/probe_fakes.rs"]
 mod common;
 
 use std::path::Path;
 
-use common::{data, FakeClassifiers, FakeModel};
+use common::{data, is_png, tmp, FakeClassifiers, FakeModel};
 use rensou_arithmetic::{ArithmeticConfig, PAPER_EQUATIONS};
 use rensou_core::probe::{run_probes, ProbeConfig, ProbeOutcome, ProbePlugin};
 use rensou_core::progress::NoProgress;
@@ -34,10 +35,6 @@ fn metrics(dir: &Path) -> Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("metrics.json: {e}"))
 }
 
-fn is_png(path: &Path) -> bool {
-    std::fs::read(path).is_ok_and(|b| b.starts_with(b"\x89PNG\r\n\x1a\n"))
-}
-
 /// Valid triples over 1..=9 counted independently of the crate.
 fn valid_triples() -> Vec<(i64, i64, i64)> {
     let mut v = Vec::new();
@@ -51,10 +48,6 @@ fn valid_triples() -> Vec<(i64, i64, i64)> {
         }
     }
     v
-}
-
-fn tmp() -> tempfile::TempDir {
-    tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"))
 }
 
 #[test]

@@ -6,6 +6,8 @@
 //! cargo run --release -p rensou-cluster --example bench_kmeans -- /tmp/kmeans_70000x20.f32 [threads]
 //! ```
 
+mod common;
+
 use std::time::Instant;
 
 use rensou_cluster::{KMeans, Matrix};
@@ -14,16 +16,7 @@ const DIM: usize = 20;
 const REPEATS: u64 = 3;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut args = std::env::args().skip(1);
-    let path = args
-        .next()
-        .unwrap_or_else(|| "/tmp/kmeans_70000x20.f32".to_owned());
-    let threads: usize = args.next().map(|t| t.parse()).transpose()?.unwrap_or(2);
-    let bytes = std::fs::read(&path)?;
-    let values: Vec<f32> = bytes
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect();
+    let (path, threads, values) = common::read_input()?;
     let n = values.len() / DIM;
     let t = Instant::now();
     let x = Matrix::from_f32(n, DIM, &values)?;

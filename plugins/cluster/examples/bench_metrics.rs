@@ -6,6 +6,8 @@
 //! cargo run --release -p rensou-cluster --example bench_metrics -- /tmp/kmeans_70000x20.f32 [threads]
 //! ```
 
+mod common;
+
 use std::time::Instant;
 
 use rensou_cluster::{magnitude, KMeans, LinearProbe, Matrix, Silhouette};
@@ -13,16 +15,7 @@ use rensou_cluster::{magnitude, KMeans, LinearProbe, Matrix, Silhouette};
 const DIM: usize = 20;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut args = std::env::args().skip(1);
-    let path = args
-        .next()
-        .unwrap_or_else(|| "/tmp/kmeans_70000x20.f32".to_owned());
-    let threads: usize = args.next().map(|t| t.parse()).transpose()?.unwrap_or(2);
-    let bytes = std::fs::read(&path)?;
-    let values: Vec<f32> = bytes
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect();
+    let (_path, threads, values) = common::read_input()?;
     let n = values.len() / DIM;
     let x = Matrix::from_f32(n, DIM, &values)?;
     // Labels: a 9-cluster k-means labelling (as "number", 1..9) and two coarser ones.

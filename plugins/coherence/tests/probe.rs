@@ -1,11 +1,12 @@
 //! The coherence probe end to end through `run_probes`, with test doubles.
 
+#[path = "../../testing/probe_fakes.rs"]
 mod common;
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use common::{data, FakeClassifiers, FakeModel};
+use common::{data, is_png, tmp, FakeClassifiers, FakeModel};
 use rensou_coherence::CoherenceConfig;
 use rensou_core::probe::{
     run_probes, Latents, ModelView, ProbeConfig, ProbeData, ProbeOutcome, ProbePlugin,
@@ -45,14 +46,6 @@ fn metrics(dir: &Path) -> Value {
     let text = std::fs::read_to_string(dir.join("coherence/metrics.json"))
         .unwrap_or_else(|e| panic!("metrics.json: {e}"));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("metrics.json: {e}"))
-}
-
-fn is_png(path: &Path) -> bool {
-    std::fs::read(path).is_ok_and(|b| b.starts_with(b"\x89PNG\r\n\x1a\n"))
-}
-
-fn tmp() -> tempfile::TempDir {
-    tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"))
 }
 
 fn close(v: &Value, expected: f64) -> bool {

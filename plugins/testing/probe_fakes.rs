@@ -1,5 +1,8 @@
 //! Test doubles: a model whose latent is the code `[number, colour]`, a linear "decoder" that
 //! writes the code into the item, and classifiers that read it back.
+//!
+//! Shared by the probe plugins' tests (arithmetic, coherence), which include this file as
+//! `#[path = "../../testing/probe_fakes.rs"] mod common;`.
 
 #![allow(dead_code)]
 
@@ -182,4 +185,14 @@ pub fn data(modalities: &[&str], per_class: usize) -> (ProbeData, BTreeMap<Strin
         },
         latents,
     )
+}
+
+/// Whether `path` is a PNG file.
+pub fn is_png(path: &std::path::Path) -> bool {
+    std::fs::read(path).is_ok_and(|b| b.starts_with(b"\x89PNG\r\n\x1a\n"))
+}
+
+/// A fresh temporary directory.
+pub fn tmp() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"))
 }
