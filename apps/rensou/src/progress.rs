@@ -5,15 +5,18 @@ use std::sync::Mutex;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rensou_core::progress::Progress;
 
-/// Draws one bar per stage on stderr (hidden when stderr is not a terminal).
+/// Draws one bar per stage on stderr. When stderr is not a terminal the bars are hidden and
+/// messages are printed as plain lines, so logs keep them.
 pub struct Bars {
     bar: Mutex<Option<ProgressBar>>,
+    terminal: bool,
 }
 
 impl Bars {
     pub fn new() -> Self {
         Bars {
             bar: Mutex::new(None),
+            terminal: std::io::IsTerminal::is_terminal(&std::io::stderr()),
         }
     }
 
@@ -67,6 +70,10 @@ impl Progress for Bars {
     }
 
     fn message(&self, text: &str) {
+        if !self.terminal {
+            eprintln!("{text}");
+            return;
+        }
         self.with_bar(|b| match b {
             Some(bar) => bar.println(text),
             None => eprintln!("{text}"),

@@ -4,10 +4,8 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use clap::Args;
-use std::io::IsTerminal;
 
 use rensou_core::mmvae::ObjectiveKind;
-use rensou_core::progress::Progress;
 use rensou_core::train::{
     self, dataset_modalities, NetChoice, Overrides, RunConfig, RunSpec, TrainOptions,
     RUN_CONFIG_FILE,
@@ -15,29 +13,6 @@ use rensou_core::train::{
 
 use crate::backend;
 use crate::progress::Bars;
-
-/// Bars on a terminal; plain lines on stderr otherwise, so logs keep the per-epoch summaries
-/// (a hidden bar swallows its messages).
-struct TrainProgress {
-    bars: Bars,
-    terminal: bool,
-}
-
-impl Progress for TrainProgress {
-    fn stage(&self, name: &str, total: Option<u64>) {
-        self.bars.stage(name, total);
-    }
-    fn advance(&self, n: u64) {
-        self.bars.advance(n);
-    }
-    fn message(&self, text: &str) {
-        if self.terminal {
-            self.bars.message(text);
-        } else {
-            eprintln!("{text}");
-        }
-    }
-}
 
 /// Arguments of `rensou train`. Flags override the config file.
 #[derive(Args, Clone)]
@@ -195,10 +170,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         new_config(&args)?
     };
     let device = backend::device();
-    let bars = TrainProgress {
-        bars: Bars::new(),
-        terminal: std::io::stderr().is_terminal(),
-    };
+    let bars = Bars::new();
     let t = &config.training;
     eprintln!("backend: {}", backend::describe(&device));
     eprintln!(
@@ -232,7 +204,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         progress: &bars,
     };
     let outcome = train::train::<backend::Train>(&config, &args.out, &device, &options);
-    bars.bars.finish();
+    bars.finish();
     let outcome = outcome.with_context(|| format!("training {}", args.out.display()))?;
     if let Some(last) = outcome.metrics.last() {
         eprintln!(

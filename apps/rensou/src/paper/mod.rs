@@ -32,7 +32,7 @@ use crate::progress::Bars;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Preset {
-    /// Small but real: about 15 minutes on 2 CPU cores.
+    /// Small but real: about 9 minutes on 2 CPU cores.
     Quick,
     /// SPEC.md's settings (50 epochs, K = 20, 20 seeds): meant for a GPU.
     Paper,
@@ -41,7 +41,7 @@ pub enum Preset {
 /// Arguments of `rensou paper`.
 #[derive(Args)]
 pub struct PaperArgs {
-    /// quick (default; ~15 min on 2 CPU cores) or paper (SPEC.md's settings; for a GPU).
+    /// quick (default; ~9 min on 2 CPU cores) or paper (SPEC.md's settings; for a GPU).
     #[arg(long, value_enum, default_value = "quick")]
     pub preset: Preset,
     /// Number of seeds (quick: 3, paper: 20).
@@ -103,8 +103,8 @@ impl Plan {
             Preset::Quick => Plan {
                 preset: Preset::Quick,
                 seeds: 3,
-                epochs: 3,
-                k: 5,
+                epochs: 2,
+                k: 2,
                 objective: ObjectiveKind::DregReference,
                 batch_size: 128,
                 max_train_pairs: Some(20_000),
