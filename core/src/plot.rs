@@ -701,6 +701,15 @@ impl ImageTile {
     }
 }
 
+/// Whether items of `shape` can be drawn as image tiles (`[H, W]` or `[H, W, 1|3|4]`, non-empty).
+pub fn is_image_shape(shape: &[usize]) -> bool {
+    match *shape {
+        [h, w] => h > 0 && w > 0,
+        [h, w, c] => h > 0 && w > 0 && matches!(c, 1 | 3 | 4),
+        _ => false,
+    }
+}
+
 fn image_shape(shape: &[usize], len: usize) -> Result<(usize, usize, usize)> {
     let (h, w, c) = match *shape {
         [h, w] => (h, w, 1),

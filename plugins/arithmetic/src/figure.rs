@@ -8,14 +8,7 @@ use crate::probe::{target, Triple};
 /// Target size in pixels of the longer side of one enlarged tile.
 const TILE_SIDE: usize = 96;
 
-/// Whether items of `shape` can be drawn as images (`[H, W]` or `[H, W, 1|3|4]`).
-pub fn is_image_shape(shape: &[usize]) -> bool {
-    match *shape {
-        [h, w] => h > 0 && w > 0,
-        [h, w, c] => h > 0 && w > 0 && matches!(c, 1 | 3 | 4),
-        _ => false,
-    }
-}
+pub use rensou_core::plot::is_image_shape;
 
 /// One figure row: an equation, its decoded operands and decoded result samples.
 #[derive(Clone, Debug, PartialEq)]
