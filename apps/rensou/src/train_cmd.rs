@@ -7,8 +7,7 @@ use clap::Args;
 
 use rensou_core::mmvae::ObjectiveKind;
 use rensou_core::train::{
-    self, dataset_modalities, NetChoice, Overrides, RunConfig, RunSpec, TrainOptions,
-    RUN_CONFIG_FILE,
+    self, NetChoice, Overrides, RunConfig, RunSpec, TrainOptions, RUN_CONFIG_FILE,
 };
 
 use crate::backend;
@@ -102,14 +101,7 @@ fn new_config(args: &TrainArgs) -> anyhow::Result<(RunConfig, Vec<String>)> {
     if let Some(m) = &args.modalities {
         spec.data.modalities = Some(m.clone());
     }
-    let Some(file) = spec.data.file.clone() else {
-        bail!("no dataset given: pass --data FILE (or set [data] file in --config)");
-    };
-    let available = dataset_modalities(&file)?;
-    let (mut config, mut notes) = spec.resolve(&available)?;
-    notes.extend(config.apply(&args.overrides()));
-    config.validate()?;
-    Ok((config, notes))
+    Ok(spec.resolve_with(&args.overrides())?)
 }
 
 /// A resumed run's config: the stored one with the flags applied; anything but `--epochs` and

@@ -596,6 +596,22 @@ impl RunSpec {
         Self::from_toml(&text, path)
     }
 
+    /// Resolves the spec against its own data file (item shapes read from it), applies
+    /// `overrides` and validates. Returns the config and notes for the user.
+    pub fn resolve_with(&self, overrides: &Overrides) -> Result<(RunConfig, Vec<String>)> {
+        let file = self.data.file.as_deref().ok_or_else(|| {
+            Error::config(
+                "data.file",
+                "no dataset given (use --data FILE or [data] file)",
+            )
+        })?;
+        let available = super::dataset_modalities(file)?;
+        let (mut config, mut notes) = self.resolve(&available)?;
+        notes.extend(config.apply(overrides));
+        config.validate()?;
+        Ok((config, notes))
+    }
+
     /// Resolves the spec into a complete config. `available` lists the data file's modalities
     /// with their item shapes, in file order. Returns the config and notes for the user.
     pub fn resolve(&self, available: &[(String, Vec<usize>)]) -> Result<(RunConfig, Vec<String>)> {

@@ -20,7 +20,7 @@ use rensou_core::mmvae::ObjectiveKind;
 use rensou_core::probe::ProbeConfig;
 use rensou_core::registry::ProbeRegistry;
 use rensou_core::train::{
-    self, dataset_modalities, latest_checkpoint, Overrides, RunSpec, TrainOptions, RUN_CONFIG_FILE,
+    self, latest_checkpoint, Overrides, RunSpec, TrainOptions, RUN_CONFIG_FILE,
 };
 use rensou_core::{SourceEnv, Split};
 use serde::{Deserialize, Serialize};
@@ -288,9 +288,7 @@ fn train_model(
     let mut spec = RunSpec::default();
     spec.data.file = Some(dataset.to_path_buf());
     spec.data.modalities = Some(model.modalities.clone());
-    let available = dataset_modalities(dataset)?;
-    let (mut config, _notes) = spec.resolve(&available)?;
-    config.apply(&Overrides {
+    let (config, _notes) = spec.resolve_with(&Overrides {
         epochs: Some(plan.epochs),
         seed: Some(seed),
         k: Some(plan.k),
@@ -300,8 +298,7 @@ fn train_model(
         max_test_pairs: plan.max_test_pairs,
         grid_every: Some(0),
         ..Overrides::default()
-    });
-    config.validate()?;
+    })?;
     let device = backend::device();
     train::train::<backend::Train>(
         &config,
