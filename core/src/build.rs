@@ -117,29 +117,64 @@ pub struct BuildReport {
     pub elapsed: Duration,
 }
 
-/// Labels shared by all modalities with compatible value meanings (same name; categorical values
-/// that both name must have the same names).
+/// The labels to pair by: every label that at least two modalities carry, provided every
+/// modality carrying it gives its values the same meanings (same name; categorical values that
+/// two of them name must have the same names). Sorted.
+///
+/// With OSCN and CMNIST that is `colour` and `number`; adding a sound modality that has a
+/// `number` but no `colour` keeps both: pictures are paired by number and colour, the sound by
+/// number alone.
 pub fn shared_labels(specs: &[Vec<LabelSpec>]) -> Vec<String> {
-    let Some((first, rest)) = specs.split_first() else {
-        return Vec::new();
+    let compatible = |a: &LabelSpec, b: &LabelSpec| {
+        a.values.is_empty() == b.values.is_empty()
+            && b.values
+                .iter()
+                .all(|(k, v)| a.values.get(k).is_none_or(|av| av == v))
     };
-    let mut shared: Vec<String> = first
-        .iter()
-        .filter(|l| {
-            rest.iter().all(|other| {
-                other.iter().any(|o| {
-                    o.name == l.name
-                        && o.values.is_empty() == l.values.is_empty()
-                        && o.values
-                            .iter()
-                            .all(|(k, v)| l.values.get(k).is_none_or(|lv| lv == v))
-                })
-            })
+    let mut names: Vec<&String> = specs.iter().flatten().map(|l| &l.name).collect();
+    names.sort();
+    names.dedup();
+    names
+        .into_iter()
+        .filter(|name| {
+            let carriers: Vec<&LabelSpec> = specs
+                .iter()
+                .filter_map(|s| s.iter().find(|l| &l.name == *name))
+                .collect();
+            carriers.len() >= 2
+                && carriers
+                    .iter()
+                    .enumerate()
+                    .all(|(i, a)| carriers[i + 1..].iter().all(|b| compatible(a, b)))
         })
-        .map(|l| l.name.clone())
-        .collect();
-    shared.sort();
+        .cloned()
+        .collect()
+}
+
+/// The labels of `shared` that `specs` (one modality's labels) carries, in `shared`'s order.
+fn own_labels(shared: &[String], specs: &[LabelSpec]) -> Vec<String> {
     shared
+        .iter()
+        .filter(|n| specs.iter().any(|l| &l.name == *n))
+        .cloned()
+        .collect()
+}
+
+/// `counts` summed over the labels not in `labels` (which must be a subset of its labels).
+fn project_counts(counts: &ClassCounts, labels: &[String]) -> ClassCounts {
+    let at: Vec<usize> = labels
+        .iter()
+        .filter_map(|l| counts.label_names.iter().position(|c| c == l))
+        .collect();
+    let mut out = ClassCounts {
+        label_names: at.iter().map(|&i| counts.label_names[i].clone()).collect(),
+        counts: BTreeMap::new(),
+    };
+    for (key, &n) in &counts.counts {
+        let k: Vec<i64> = at.iter().map(|&i| key[i]).collect();
+        *out.counts.entry(k).or_insert(0) += n;
+    }
+    out
 }
 
 /// The class key (values of `labels`) of every item of `set`.
@@ -194,46 +229,98 @@ fn check_items(m: &dyn Modality, specs: &[LabelSpec], set: &ItemSet) -> Result<(
 /// Pairs items of several modalities within classes. Returns, per modality, the item indices of
 /// each pair (all of the same length), in a seeded random pair order.
 ///
-/// For a class with `n` items in the largest modality, `pairs_per_item * n` pairs are made; each
-/// modality fills its column with consecutive seeded permutations of its items of that class, so
-/// with equal class sizes every item appears exactly `pairs_per_item` times.
+/// `groups[m]` holds modality `m`'s items by class key, the key being the values of the labels
+/// `key_labels[m]`. The modality with the most key labels defines the classes; every other
+/// modality's key labels must be a subset of its (a sound keyed by `number` pairs with pictures
+/// keyed by `number` and `colour`: its items of number 3 serve every colour class of number 3).
+///
+/// For a class with `n` items in the largest of the modalities keyed like the classes,
+/// `pairs_per_item * n` pairs are made; each modality fills its column from a stream of
+/// consecutive seeded permutations of its items of the class's key, so with equal class sizes
+/// every item appears exactly `pairs_per_item` times.
 pub fn pair_indices(
     groups: &[BTreeMap<Vec<i64>, Vec<usize>>],
+    key_labels: &[Vec<String>],
     pairs_per_item: usize,
     seed: u64,
 ) -> Result<Vec<Vec<usize>>> {
     let mut rng = rng_for(seed, &["pairing"]);
     let mut columns: Vec<Vec<usize>> = vec![Vec::new(); groups.len()];
-    let Some(first) = groups.first() else {
+    if key_labels.len() != groups.len() {
+        return Err(Error::Data(format!(
+            "pairing: {} modalities but {} key label lists",
+            groups.len(),
+            key_labels.len()
+        )));
+    }
+    let Some(driver) = (0..groups.len()).max_by_key(|&m| (key_labels[m].len(), usize::MAX - m))
+    else {
         return Ok(columns);
     };
-    for key in first.keys() {
+    let classes = &key_labels[driver];
+    // Where each modality's key labels sit in the class key.
+    let mut positions = Vec::with_capacity(groups.len());
+    for labels in key_labels {
+        let at = labels
+            .iter()
+            .map(|l| classes.iter().position(|c| c == l))
+            .collect::<Option<Vec<usize>>>()
+            .ok_or_else(|| {
+                Error::Data(format!(
+                    "cannot pair items keyed by {labels:?} with items keyed by {classes:?}: \
+                     one modality's pairing labels must include every other's"
+                ))
+            })?;
+        positions.push(at);
+    }
+    let finest: Vec<usize> = (0..groups.len())
+        .filter(|&m| key_labels[m].len() == classes.len())
+        .collect();
+    // Per modality: the key whose permutation stream is open, and what is left of it.
+    let mut streams: Vec<BTreeMap<Vec<i64>, Vec<usize>>> = vec![BTreeMap::new(); groups.len()];
+    for key in groups[driver].keys() {
+        let own: Vec<Vec<i64>> = positions
+            .iter()
+            .map(|at| at.iter().map(|&i| key[i]).collect())
+            .collect();
         let sizes: Vec<usize> = groups
             .iter()
-            .map(|g| g.get(key).map_or(0, Vec::len))
+            .zip(&own)
+            .map(|(g, k)| g.get(k).map_or(0, Vec::len))
             .collect();
         if sizes.contains(&0) {
             return Err(Error::Data(format!(
                 "class {key:?} has items in some modalities but not in others (sizes {sizes:?})"
             )));
         }
-        let pairs = pairs_per_item * sizes.iter().copied().max().unwrap_or(0);
-        for (col, g) in columns.iter_mut().zip(groups) {
-            let items = &g[key];
+        let pairs = pairs_per_item * finest.iter().map(|&m| sizes[m]).max().unwrap_or(0);
+        for (m, col) in columns.iter_mut().enumerate() {
+            let items = &groups[m][&own[m]];
+            let left = streams[m].entry(own[m].clone()).or_default();
             let mut taken = 0;
             while taken < pairs {
-                let mut perm = items.clone();
-                perm.shuffle(&mut rng);
-                let take = (pairs - taken).min(perm.len());
-                col.extend_from_slice(&perm[..take]);
+                if left.is_empty() {
+                    let mut perm = items.clone();
+                    perm.shuffle(&mut rng);
+                    // Kept reversed, so taking from the end yields the permutation's order.
+                    perm.reverse();
+                    *left = perm;
+                }
+                let take = (pairs - taken).min(left.len());
+                col.extend(left.drain(left.len() - take..).rev());
                 taken += take;
+            }
+            if key_labels[m].len() == classes.len() {
+                // A modality keyed like the classes never sees this key again.
+                left.clear();
             }
         }
     }
-    for g in &groups[1..] {
-        if let Some(extra) = g.keys().find(|k| !first.contains_key(*k)) {
+    for (m, g) in groups.iter().enumerate() {
+        if let Some(extra) = g.keys().find(|k| !streams[m].contains_key(*k)) {
             return Err(Error::Data(format!(
-                "class {extra:?} has items in some modalities but not in others"
+                "class {extra:?} of {:?} has items in some modalities but not in others",
+                key_labels[m]
             )));
         }
     }
@@ -267,11 +354,15 @@ pub fn build_dataset(
     } else {
         Vec::new()
     };
-    if modalities.len() > 1 && shared.is_empty() {
-        return Err(Error::Data(format!(
-            "modalities {} share no label to pair by",
-            names.join(", ")
-        )));
+    let keys: Vec<Vec<String>> = specs.iter().map(|s| own_labels(&shared, s)).collect();
+    if modalities.len() > 1 {
+        if let Some(m) = keys.iter().position(Vec::is_empty) {
+            return Err(Error::Data(format!(
+                "modality `{}` shares no label with the others ({}) to pair by",
+                names[m],
+                names.join(", ")
+            )));
+        }
     }
     // Fixed-source modalities first: their sizes set the class counts generative ones match.
     let mut order: Vec<usize> = (0..modalities.len()).collect();
@@ -301,36 +392,40 @@ pub fn build_dataset(
             let wanted = counts.as_ref().map(|c| c.total() as u64);
             progress.stage(&format!("{} {split}", m.name()), wanted);
             let advance = |n: u64| progress.advance(n);
+            let wanted_classes = match &counts {
+                Some(c) if m.supply() == Supply::Generative => Some(project_counts(c, &keys[i])),
+                _ => None,
+            };
             let request = ItemRequest {
                 split,
                 seed: derive_seed(config.seed, &[m.name(), split.as_str()]),
-                classes: if m.supply() == Supply::Generative {
-                    counts.as_ref()
-                } else {
-                    None
-                },
+                classes: wanted_classes.as_ref(),
                 progress: &advance,
             };
             let set = m.items(&request)?;
             check_items(&**m, &specs[i], &set)?;
-            if !shared.is_empty() {
+            if !keys[i].is_empty() {
                 let mut these = ClassCounts {
-                    label_names: shared.clone(),
+                    label_names: keys[i].clone(),
                     counts: BTreeMap::new(),
                 };
-                for key in class_keys(&set, &shared)? {
+                for key in class_keys(&set, &keys[i])? {
                     *these.counts.entry(key).or_insert(0) += 1;
                 }
                 counts = Some(match counts.take() {
-                    None => these,
-                    Some(mut c) => {
-                        // Several fixed sources: each class is as large as its largest source.
-                        for (k, n) in these.counts {
-                            let e = c.counts.entry(k).or_insert(0);
-                            *e = (*e).max(n);
+                    // Finer classes (more labels) set the sizes from here on.
+                    Some(c) if c.label_names.len() >= these.label_names.len() => {
+                        let mut c = c;
+                        if c.label_names == these.label_names {
+                            // Several sources keyed alike: each class as large as its largest.
+                            for (k, n) in these.counts {
+                                let e = c.counts.entry(k).or_insert(0);
+                                *e = (*e).max(n);
+                            }
                         }
                         c
                     }
+                    _ => these,
                 });
             }
             sets[i] = Some(set);
@@ -342,10 +437,12 @@ pub fn build_dataset(
         } else {
             let groups: Vec<_> = sets
                 .iter()
-                .map(|s| group_by_class(s, &shared))
+                .zip(&keys)
+                .map(|(s, k)| group_by_class(s, k))
                 .collect::<Result<_>>()?;
             let columns = pair_indices(
                 &groups,
+                &keys,
                 config.pairs_per_item,
                 derive_seed(config.seed, &[split.as_str()]),
             )?;
@@ -387,11 +484,15 @@ mod tests {
             .collect()
     }
 
+    fn keyed(m: usize) -> Vec<Vec<String>> {
+        vec![vec!["number".to_owned()]; m]
+    }
+
     #[test]
     fn equal_classes_use_each_item_pairs_per_item_times() {
         let a = groups(&[(1, 5), (2, 3)]);
         let b = groups(&[(1, 5), (2, 3)]);
-        let cols = pair_indices(&[a.clone(), b.clone()], 2, 9).unwrap();
+        let cols = pair_indices(&[a.clone(), b.clone()], &keyed(2), 2, 9).unwrap();
         assert_eq!(cols[0].len(), 16);
         for (col, g) in cols.iter().zip([&a, &b]) {
             let mut counts = BTreeMap::new();
@@ -408,15 +509,15 @@ mod tests {
         for (&i, &j) in cols[0].iter().zip(&cols[1]) {
             assert_eq!(class_of(&a, i), class_of(&b, j));
         }
-        assert_eq!(cols, pair_indices(&[a, b], 2, 9).unwrap());
+        assert_eq!(cols, pair_indices(&[a, b], &keyed(2), 2, 9).unwrap());
     }
 
     #[test]
     fn missing_class_is_an_error() {
         let a = groups(&[(1, 2), (2, 2)]);
         let b = groups(&[(1, 2)]);
-        assert!(pair_indices(&[a.clone(), b.clone()], 1, 0).is_err());
-        assert!(pair_indices(&[b, a], 1, 0).is_err());
+        assert!(pair_indices(&[a.clone(), b.clone()], &keyed(2), 1, 0).is_err());
+        assert!(pair_indices(&[b, a], &keyed(2), 1, 0).is_err());
     }
 
     #[test]
@@ -431,5 +532,84 @@ mod tests {
             ["colour", "number"]
         );
         assert_eq!(shared_labels(&[a, vec![other, number]]), ["number"]);
+    }
+
+    #[test]
+    fn a_coarser_modality_serves_every_finer_class_of_its_key() {
+        // Pictures keyed by (number, colour), sounds by number only.
+        let pictures = |offset: usize| -> BTreeMap<Vec<i64>, Vec<usize>> {
+            let mut g = BTreeMap::new();
+            let mut next = offset;
+            for number in 1..=2 {
+                for colour in 0..3 {
+                    g.insert(vec![colour, number], (next..next + 4).collect());
+                    next += 4;
+                }
+            }
+            g
+        };
+        let sound: BTreeMap<Vec<i64>, Vec<usize>> =
+            BTreeMap::from([(vec![1], (0..12).collect()), (vec![2], (12..24).collect())]);
+        let fine = vec!["colour".to_owned(), "number".to_owned()];
+        let keys = vec![fine.clone(), vec!["number".to_owned()], fine];
+        let (a, b) = (pictures(0), pictures(100));
+        let cols = pair_indices(&[a.clone(), sound.clone(), b.clone()], &keys, 2, 3).unwrap();
+        assert_eq!(cols[0].len(), 2 * 24);
+        let key_of = |g: &BTreeMap<Vec<i64>, Vec<usize>>, i: usize| {
+            g.iter().find(|(_, v)| v.contains(&i)).unwrap().0.clone()
+        };
+        for p in 0..cols[0].len() {
+            let (ka, kb) = (key_of(&a, cols[0][p]), key_of(&b, cols[2][p]));
+            assert_eq!(ka, kb, "pictures share number and colour");
+            assert_eq!(
+                key_of(&sound, cols[1][p]),
+                vec![ka[1]],
+                "the sound shares the number"
+            );
+        }
+        for col in &cols {
+            let mut uses = BTreeMap::new();
+            for &i in col {
+                *uses.entry(i).or_insert(0) += 1;
+            }
+            assert!(uses.values().all(|&c| c == 2), "{uses:?}");
+            assert_eq!(uses.len(), 24);
+        }
+        // Keys that are not nested cannot be paired.
+        let other = vec![vec!["colour".to_owned()], vec!["number".to_owned()]];
+        assert!(pair_indices(&[a, sound], &other, 1, 0).is_err());
+    }
+
+    #[test]
+    fn labels_carried_by_two_modalities_pair_them() {
+        let colour = LabelSpec::categorical("colour", "", &["red", "green"]);
+        let number = LabelSpec::numeric("number", "");
+        let pitch = LabelSpec::categorical("pitch", "", &["low"]);
+        let pictures = vec![number.clone(), colour.clone()];
+        let sound = vec![number.clone(), pitch];
+        assert_eq!(
+            shared_labels(&[pictures.clone(), pictures.clone(), sound.clone()]),
+            ["colour", "number"]
+        );
+        assert_eq!(
+            own_labels(&["colour".into(), "number".into()], &sound),
+            ["number"]
+        );
+        let counts = ClassCounts {
+            label_names: vec!["colour".into(), "number".into()],
+            counts: BTreeMap::from([(vec![0, 1], 3), (vec![1, 1], 4), (vec![0, 2], 5)]),
+        };
+        let by_number = project_counts(&counts, &["number".into()]);
+        assert_eq!(by_number.label_names, ["number"]);
+        assert_eq!(
+            by_number.counts,
+            BTreeMap::from([(vec![1], 7), (vec![2], 5)])
+        );
+        // A meaning clash anywhere drops the label.
+        let clash = vec![LabelSpec::categorical("colour", "", &["green"]), number];
+        assert_eq!(
+            shared_labels(&[pictures.clone(), pictures, clash]),
+            ["number"]
+        );
     }
 }

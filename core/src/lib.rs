@@ -22,7 +22,7 @@ pub mod vocab;
 pub use error::{Error, Result};
 pub use modality::{
     ClassCounts, ItemRequest, ItemSet, LabelSpec, Likelihood, Modality, ModalityConfig,
-    ModalityPlugin, NetKind, SourceEnv, Split, Supply,
+    ModalityPlugin, NetKind, PreviewFile, SourceEnv, Split, Supply,
 };
 
 /// Re-exported so plugin crates can register themselves without depending on `inventory` directly.

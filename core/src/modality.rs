@@ -315,6 +315,16 @@ pub trait Modality: Send + Sync {
     }
 }
 
+/// A file presenting one item in a form other than a picture (a WAV file for a sound), written
+/// by `rensou data preview` and beside training grids.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PreviewFile {
+    /// File name extension without the dot (`wav`).
+    pub extension: String,
+    /// The file's bytes.
+    pub bytes: Vec<u8>,
+}
+
 /// The serialisable configuration of a modality; `#[typetag::serde(tag = "type")]` makes
 /// `type = "<name>"` select the implementation in TOML.
 #[typetag::serde(tag = "type")]
@@ -325,6 +335,15 @@ pub trait ModalityConfig: Debug + Send + Sync {
     fn build(&self, env: &SourceEnv) -> Result<Box<dyn Modality>>;
     /// A copy of this config (trait objects cannot derive `Clone`).
     fn clone_box(&self) -> Box<dyn ModalityConfig>;
+    /// Files presenting one item beyond the picture every `[H, W]` / `[H, W, C]` item gets
+    /// (e.g. a WAV file rendered from a spectrogram). `values` hold one item of `shape` in
+    /// row-major order, in `[0, 1]` (stored bytes / 255, or a decoder's output), so decoded and
+    /// cross-generated items can be presented too. Needs no data source: it works from the
+    /// config stored in a dataset file. Default: no files.
+    fn preview_files(&self, shape: &[usize], values: &[f32]) -> Result<Vec<PreviewFile>> {
+        let _ = (shape, values);
+        Ok(Vec::new())
+    }
 }
 
 impl Clone for Box<dyn ModalityConfig> {

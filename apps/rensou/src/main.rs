@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 
 // Linking the plugin crates registers them (inventory collects only from linked crates).
 use rensou_arithmetic as _;
+use rensou_audio as _;
 use rensou_cluster as _;
 use rensou_cmnist as _;
 use rensou_coherence as _;

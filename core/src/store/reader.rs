@@ -181,6 +181,20 @@ impl DatasetFile {
         read_str_attr(&self.file, "config", &self.path)
     }
 
+    /// The configuration of every modality the file was built with, by modality name (parsed
+    /// from the stored config; no data source is opened). Useful for a modality's
+    /// [`ModalityConfig::preview_files`](crate::ModalityConfig::preview_files).
+    pub fn modality_configs(
+        &self,
+    ) -> Result<std::collections::BTreeMap<String, Box<dyn crate::ModalityConfig>>> {
+        let config = crate::build::DataConfig::from_toml(&self.config_toml()?, &self.path)?;
+        config
+            .modalities
+            .into_iter()
+            .map(|m| Ok((crate::registry::config_type_name(&*m)?, m)))
+            .collect()
+    }
+
     fn missing(&self, what: &str) -> Error {
         Error::Format {
             path: self.path.clone(),

