@@ -40,9 +40,21 @@ struct Row {
     items: Vec<Vec<u8>>,
 }
 
+/// Decoded items handed to [`render_grid`]'s `present` callback: modality `source` encoded,
+/// modality `target` decoded from the posterior location.
+pub struct Decoded<'a> {
+    /// Index of the encoded modality.
+    pub source: usize,
+    /// Index of the decoded modality.
+    pub target: usize,
+    /// `n` items of the target's shape, row-major, one after the other (values in `[0, 1]`).
+    pub values: &'a [f32],
+}
+
 /// Encodes `inputs[m]` (the shown pairs of every modality, bytes) with every image modality and
 /// decodes every image modality from the posterior location; returns the PNG bytes, or `None`
-/// when no modality is an image. `notes` receives a line per skipped modality.
+/// when no modality is an image. `notes` receives a line per skipped modality; `present` sees
+/// every decoded block (reconstructions and cross-generations), e.g. to write them as sound.
 ///
 /// # Shapes
 /// - `inputs`: one `[n, features_m]` tensor per modality (values in `[0, 1]`)
@@ -51,6 +63,7 @@ pub fn render_grid<B, E, D>(
     inputs: &[Tensor<B, 2>],
     input_bytes: &[Vec<u8>],
     notes: &mut Vec<String>,
+    present: &mut dyn FnMut(Decoded<'_>) -> Result<()>,
 ) -> Result<Option<Vec<u8>>>
 where
     B: Backend,
@@ -85,6 +98,11 @@ where
             let Some(dd) = dd else { continue };
             let out = model.decode(d, z.clone())?; // [n, features_d]
             let values: Vec<f32> = tensor_values(out, "decoded items")?;
+            present(Decoded {
+                source: m,
+                target: d,
+                values: &values,
+            })?;
             let fd = specs[d].item_shape.iter().product::<usize>();
             let bytes: Vec<u8> = values
                 .iter()

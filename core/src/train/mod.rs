@@ -192,6 +192,8 @@ pub fn train<B: AutodiffBackend>(
     checkpoint::write_metrics(run_dir, &metrics)?;
 
     let grid_indices = data.test.grid_indices();
+    // Modalities that present decoded items in other forms (sound as WAV) beside the grid.
+    let presenters = grid_presenters(config)?;
     let grid_bytes: Vec<Vec<u8>> = data
         .test
         .sets
@@ -285,8 +287,21 @@ pub fn train<B: AutodiffBackend>(
         if grid_due && !grid_indices.is_empty() {
             let inputs = data.test.batch::<B::InnerBackend>(&grid_indices, device)?;
             let mut notes = Vec::new();
-            if let Some(png) = grid::render_grid(&valid, &inputs, &grid_bytes, &mut notes)? {
-                grid::write_png(&grid_path(run_dir, epoch), &png)?;
+            let png_path = grid_path(run_dir, epoch);
+            let mut present = |d: grid::Decoded<'_>| {
+                write_presented(
+                    &presenters,
+                    &config.model.modalities,
+                    &data.test,
+                    &grid_indices,
+                    &png_path,
+                    d,
+                )
+            };
+            if let Some(png) =
+                grid::render_grid(&valid, &inputs, &grid_bytes, &mut notes, &mut present)?
+            {
+                grid::write_png(&png_path, &png)?;
             }
             if !grid_notes_shown {
                 for n in &notes {
@@ -328,6 +343,60 @@ pub fn train<B: AutodiffBackend>(
         metrics,
         run_dir: run_dir.to_path_buf(),
     })
+}
+
+/// Per modality of the run (in model order): its dataset config when it presents items in other
+/// forms than pictures ([`ModalityConfig::preview_files`](crate::ModalityConfig::preview_files)
+/// returns files for an item of its shape), else `None`.
+fn grid_presenters(config: &RunConfig) -> Result<Vec<Option<Box<dyn crate::ModalityConfig>>>> {
+    let mut configs = crate::store::DatasetFile::open(&config.data.file)?.modality_configs()?;
+    Ok(config
+        .model
+        .modalities
+        .iter()
+        .map(|m| {
+            let c = configs.remove(&m.name)?;
+            let blank = vec![0.0; m.item_shape.iter().product()];
+            let presents = c
+                .preview_files(&m.item_shape, &blank)
+                .is_ok_and(|f| !f.is_empty());
+            presents.then_some(c)
+        })
+        .collect())
+}
+
+/// Writes the files presenting one decoded grid block (e.g. WAVs of decoded sounds) into
+/// `<grid stem>-<target>/<source>-to-<target>-n<number>.<ext>` beside the grid PNG.
+fn write_presented(
+    presenters: &[Option<Box<dyn crate::ModalityConfig>>],
+    specs: &[crate::mmvae::ModalityNetConfig],
+    test: &data::SplitData,
+    shown: &[usize],
+    png_path: &Path,
+    d: grid::Decoded<'_>,
+) -> Result<()> {
+    let Some(config) = presenters.get(d.target).and_then(Option::as_ref) else {
+        return Ok(());
+    };
+    let (source, target) = (&specs[d.source], &specs[d.target]);
+    let features = target.item_shape.iter().product::<usize>().max(1);
+    let numbers = test.sets.iter().find_map(|s| s.label("number").ok());
+    let stem = png_path
+        .file_stem()
+        .map_or_else(|| "grid".into(), |s| s.to_string_lossy().into_owned());
+    let dir = png_path.with_file_name(format!("{stem}-{}", target.name));
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io("cannot create", &dir, e))?;
+    for (k, item) in d.values.chunks(features).take(shown.len()).enumerate() {
+        let tag = numbers.map_or(format!("item{k}"), |n| format!("n{}", n[shown[k]]));
+        for file in config.preview_files(&target.item_shape, item)? {
+            let path = dir.join(format!(
+                "{}-to-{}-{tag}.{}",
+                source.name, target.name, file.extension
+            ));
+            crate::fsutil::write_bytes_atomically(&path, &file.bytes)?;
+        }
+    }
+    Ok(())
 }
 
 /// The modality names and item shapes of a dataset file's training split, in file order (what

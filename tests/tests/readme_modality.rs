@@ -1,0 +1,113 @@
+//! The README's "Writing a modality" guide quotes the audio modality's code: every Rust block of
+//! that section must appear in `modalities/audio/src` (compared line by line, ignoring
+//! indentation), and the commands it shows must name real subcommands and flags.
+
+use std::path::Path;
+
+mod common;
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the tests crate sits in the workspace root")
+}
+
+/// The lines of `text` with surrounding whitespace removed, blank lines dropped.
+fn lines(text: &str) -> Vec<String> {
+    text.lines()
+        .map(|l| l.trim().to_owned())
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+/// The section of the README from `heading` to the next `## ` heading.
+fn section(readme: &str, heading: &str) -> String {
+    let start = readme
+        .find(heading)
+        .unwrap_or_else(|| panic!("README has no `{heading}` section"));
+    let rest = &readme[start + heading.len()..];
+    let end = rest.find("\n## ").unwrap_or(rest.len());
+    rest[..end].to_owned()
+}
+
+/// The fenced blocks of `text` in language `lang`.
+fn blocks(text: &str, lang: &str) -> Vec<String> {
+    let open = format!("```{lang}\n");
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(i) = rest.find(&open) {
+        let body = &rest[i + open.len()..];
+        let end = body.find("```").expect("unclosed code block");
+        out.push(body[..end].to_owned());
+        rest = &body[end + 3..];
+    }
+    out
+}
+
+#[test]
+fn the_modality_guide_quotes_the_audio_crate() {
+    let readme = std::fs::read_to_string(root().join("README.md")).expect("README.md");
+    let guide = section(&readme, "## Writing a modality");
+    let mut source = String::new();
+    let src = root().join("modalities/audio/src");
+    let mut files: Vec<_> = std::fs::read_dir(&src)
+        .expect("modalities/audio/src")
+        .map(|e| e.expect("dir entry").path())
+        .collect();
+    files.sort();
+    for f in files {
+        source.push_str(&std::fs::read_to_string(&f).expect("source file"));
+        source.push('\n');
+    }
+    let source = lines(&source);
+    let rust = blocks(&guide, "rust");
+    assert!(
+        rust.len() >= 3,
+        "the guide shows the Modality impl, the config impl and the registration"
+    );
+    for block in rust {
+        let want = lines(&block);
+        let found = source.windows(want.len()).any(|w| w == want.as_slice());
+        assert!(
+            found,
+            "README block not found verbatim in modalities/audio/src:\n{block}"
+        );
+    }
+    // The `use` line the guide promises is the one the binary has.
+    let main = std::fs::read_to_string(root().join("apps/rensou/src/main.rs")).expect("main.rs");
+    assert!(guide.contains("`use rensou_audio as _;`") && main.contains("use rensou_audio as _;"));
+}
+
+#[test]
+fn the_modality_guide_commands_exist() {
+    let readme = std::fs::read_to_string(root().join("README.md")).expect("README.md");
+    let guide = section(&readme, "## Writing a modality");
+    let sh = blocks(&guide, "sh").join("\n");
+    for needle in [
+        "data build --modalities oscn,cmnist,audio",
+        "data preview",
+        "train --data",
+        "paper --modalities oscn,cmnist,audio",
+    ] {
+        assert!(sh.contains(needle), "guide lacks `{needle}`");
+    }
+    // Every flag the guide uses is one the binary takes.
+    let tmp = std::env::temp_dir();
+    for (cmd, flags) in [
+        (
+            &["data", "build", "--help"][..],
+            &["--modalities", "--out"][..],
+        ),
+        (&["data", "preview", "--help"], &["--out"]),
+        (
+            &["train", "--help"],
+            &["--data", "--out", "--epochs", "--k"],
+        ),
+        (&["paper", "--help"], &["--modalities"]),
+    ] {
+        let help = common::ok(&common::rensou(&tmp, cmd));
+        for f in flags {
+            assert!(help.contains(f), "`rensou {}` has no {f}", cmd.join(" "));
+        }
+    }
+}
