@@ -558,11 +558,11 @@ mod tests {
         let key_of = |g: &BTreeMap<Vec<i64>, Vec<usize>>, i: usize| {
             g.iter().find(|(_, v)| v.contains(&i)).unwrap().0.clone()
         };
-        for p in 0..cols[0].len() {
-            let (ka, kb) = (key_of(&a, cols[0][p]), key_of(&b, cols[2][p]));
+        for ((&i, &s), &j) in cols[0].iter().zip(&cols[1]).zip(&cols[2]) {
+            let (ka, kb) = (key_of(&a, i), key_of(&b, j));
             assert_eq!(ka, kb, "pictures share number and colour");
             assert_eq!(
-                key_of(&sound, cols[1][p]),
+                key_of(&sound, s),
                 vec![ka[1]],
                 "the sound shares the number"
             );

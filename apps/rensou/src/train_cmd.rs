@@ -54,6 +54,10 @@ pub struct TrainArgs {
     /// Adam learning rate (1e-3).
     #[arg(long)]
     pub lr: Option<f64>,
+    /// Linear learning-rate warm-up over this many steps (0: none, as the paper; a few hundred
+    /// keeps an encoder from running away from the prior early on)
+    #[arg(long)]
+    pub warmup_steps: Option<usize>,
     /// Train on a seeded random subset of this many pairs.
     #[arg(long)]
     pub max_train_pairs: Option<usize>,
@@ -80,6 +84,7 @@ impl TrainArgs {
             looser: self.looser.then_some(true),
             batch_size: self.batch_size,
             lr: self.lr,
+            warmup_steps: self.warmup_steps,
             max_train_pairs: self.max_train_pairs,
             max_test_pairs: self.max_test_pairs,
             grid_every: self.grid_every,

@@ -19,6 +19,7 @@
 //! epochs = 50
 //! batch_size = 128
 //! lr = 1e-3
+//! warmup_steps = 0                   # linear learning-rate warm-up (0: none, as the paper)
 //! amsgrad = true
 //! k = 20
 //! objective = "dreg"                 # elbo, iwae, dreg, dreg-reference
@@ -49,6 +50,10 @@ fn default_epochs() -> usize {
 fn default_batch_size() -> usize {
     128
 }
+fn is_zero(v: &usize) -> bool {
+    *v == 0
+}
+
 fn default_lr() -> f64 {
     1e-3
 }
@@ -88,6 +93,12 @@ pub struct TrainingConfig {
     /// Adam learning rate (1e-3).
     #[serde(default = "default_lr")]
     pub lr: f64,
+    /// Linear learning-rate warm-up over this many optimisation steps (0: none, as the
+    /// paper). Step `s` (counted from 1 over the whole run) uses `lr * min(1, s / warmup)`.
+    /// With the reference's estimator an encoder can run away from the prior in the first
+    /// few dozen full-rate Adam steps and never get gradient again; a warm-up avoids that.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub warmup_steps: usize,
     /// Adam with AMSGrad (true, as the reference).
     #[serde(default = "default_true")]
     pub amsgrad: bool,
@@ -120,6 +131,7 @@ impl Default for TrainingConfig {
             epochs: default_epochs(),
             batch_size: default_batch_size(),
             lr: default_lr(),
+            warmup_steps: 0,
             amsgrad: true,
             k: default_k(),
             objective: default_objective(),
@@ -133,6 +145,16 @@ impl Default for TrainingConfig {
 }
 
 impl TrainingConfig {
+    /// The learning rate of optimisation step `step` (counted from 1 over the whole run):
+    /// `lr`, scaled linearly from `lr / warmup_steps` up to `lr` during the warm-up.
+    pub fn lr_at(&self, step: usize) -> f64 {
+        if self.warmup_steps == 0 {
+            self.lr
+        } else {
+            self.lr * (step as f64 / self.warmup_steps as f64).clamp(0.0, 1.0)
+        }
+    }
+
     /// Checks every field; errors name it (`training.batch_size`).
     pub fn validate(&self) -> Result<()> {
         if self.epochs == 0 {
@@ -262,6 +284,9 @@ impl RunConfig {
         if let Some(v) = o.lr {
             t.lr = v;
         }
+        if let Some(v) = o.warmup_steps {
+            t.warmup_steps = v;
+        }
         if let Some(v) = o.max_train_pairs {
             t.max_train_pairs = Some(v);
         }
@@ -387,6 +412,8 @@ pub struct Overrides {
     pub batch_size: Option<usize>,
     /// `training.lr`.
     pub lr: Option<f64>,
+    /// `training.warmup_steps`.
+    pub warmup_steps: Option<usize>,
     /// `training.max_train_pairs`.
     pub max_train_pairs: Option<usize>,
     /// `training.max_test_pairs`.
@@ -742,5 +769,22 @@ impl RunSpec {
         };
         config.validate()?;
         Ok((config, notes))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn warm_up_rises_linearly_to_the_learning_rate() {
+        let mut t = TrainingConfig::default();
+        assert_eq!(t.lr_at(1), 1e-3);
+        t.warmup_steps = 4;
+        let lrs: Vec<f64> = (1..=6).map(|s| t.lr_at(s)).collect();
+        assert_eq!(lrs, [2.5e-4, 5e-4, 7.5e-4, 1e-3, 1e-3, 1e-3]);
+        // Absent from a stored config when unused, so older run directories still resume.
+        let text = toml::to_string(&TrainingConfig::default()).unwrap();
+        assert!(!text.contains("warmup_steps"), "{text}");
     }
 }

@@ -232,7 +232,8 @@ pub fn train<B: AutodiffBackend>(
         for (s, chunk) in order.chunks(t.batch_size).enumerate() {
             let step = s + 1;
             let xs = data.train.batch::<B>(chunk, device)?;
-            let (next, loss) = train_step(model, &mut optim, &xs, &objective, t.lr)?;
+            let lr = t.lr_at((epoch - 1) * steps + step);
+            let (next, loss) = train_step(model, &mut optim, &xs, &objective, lr)?;
             model = next;
             let weighted = loss.mul_scalar(chunk.len() as f64); // [1]
             window = Some(match window.take() {

@@ -290,12 +290,7 @@ fn all_modalities_section(
             if def.only.is_some_and(|o| o != m) {
                 continue;
             }
-            let values = |model: &str| -> Vec<f64> {
-                (0..seeds)
-                    .filter_map(|s| probe(model, s, def.probe))
-                    .filter_map(|v| lookup(&v, def.path, m, def.array_mean))
-                    .collect()
-            };
+            let values = |model: &str| metric_values(probe, def, model, m, seeds);
             let a = values(&all);
             let vae = values(&format!("vae-{m}"));
             let mm = pair.contains(m).then(|| values("mmvae"));
@@ -361,6 +356,20 @@ fn all_modalities_section(
     rows
 }
 
+/// The values of metric `def` for modality `m` of `model`, one per seed that has them.
+fn metric_values(
+    probe: &dyn Fn(&str, usize, &str) -> Option<Value>,
+    def: &MetricDef,
+    model: &str,
+    m: &str,
+    seeds: usize,
+) -> Vec<f64> {
+    (0..seeds)
+        .filter_map(|s| probe(model, s, def.probe))
+        .filter_map(|v| lookup(&v, def.path, m, def.array_mean))
+        .collect()
+}
+
 fn run_dir(out: &Path, model: &str, seed: usize) -> PathBuf {
     out.join("runs").join(format!("{model}-s{seed}"))
 }
@@ -398,12 +407,7 @@ pub fn write(
             if def.only.is_some_and(|o| o != m) {
                 continue;
             }
-            let values = |model: &str| -> Vec<f64> {
-                (0..seeds)
-                    .filter_map(|s| probe(model, s, def.probe))
-                    .filter_map(|v| lookup(&v, def.path, m, def.array_mean))
-                    .collect()
-            };
+            let values = |model: &str| metric_values(&probe, def, model, m, seeds);
             let mm = values("mmvae");
             let vae = values(&format!("vae-{m}"));
             comparisons.push(Comparison {
