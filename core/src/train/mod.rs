@@ -349,8 +349,11 @@ pub fn train<B: AutodiffBackend>(
 /// Per modality of the run (in model order): its dataset config when it presents items in other
 /// forms than pictures ([`ModalityConfig::preview_files`](crate::ModalityConfig::preview_files)
 /// returns files for an item of its shape), else `None`.
+/// A file whose stored config cannot be read (written by other tools) presents nothing.
 fn grid_presenters(config: &RunConfig) -> Result<Vec<Option<Box<dyn crate::ModalityConfig>>>> {
-    let mut configs = crate::store::DatasetFile::open(&config.data.file)?.modality_configs()?;
+    let mut configs = crate::store::DatasetFile::open(&config.data.file)?
+        .modality_configs()
+        .unwrap_or_default();
     Ok(config
         .model
         .modalities
