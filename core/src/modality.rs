@@ -346,6 +346,29 @@ pub trait ModalityConfig: Debug + Send + Sync {
     }
 }
 
+impl dyn ModalityConfig {
+    /// Writes [`preview_files`](ModalityConfig::preview_files) for one item as
+    /// `<dir>/<name>.<extension>` (atomically; `dir` is created only when there is a file) and
+    /// returns how many files were written.
+    pub fn write_preview_files(
+        &self,
+        shape: &[usize],
+        values: &[f32],
+        dir: &std::path::Path,
+        name: &str,
+    ) -> Result<usize> {
+        let files = self.preview_files(shape, values)?;
+        if !files.is_empty() {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io("cannot create", dir, e))?;
+        }
+        for file in &files {
+            let path = dir.join(format!("{name}.{}", file.extension));
+            crate::fsutil::write_bytes_atomically(&path, &file.bytes)?;
+        }
+        Ok(files.len())
+    }
+}
+
 impl Clone for Box<dyn ModalityConfig> {
     fn clone(&self) -> Self {
         self.clone_box()

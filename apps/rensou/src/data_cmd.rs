@@ -372,16 +372,13 @@ fn preview_files(
         let mut n = 0;
         for (number, items) in rows {
             for (k, &i) in items.iter().enumerate() {
-                let values: Vec<f32> = set.item(i).iter().map(|&b| f32::from(b) / 255.0).collect();
-                for file in config.preview_files(&set.shape, &values)? {
-                    if n == 0 {
-                        std::fs::create_dir_all(&dir)
-                            .with_context(|| format!("cannot create {}", dir.display()))?;
-                    }
-                    let path = dir.join(format!("n{number}-{k}.{}", file.extension));
-                    rensou_core::fsutil::write_bytes_atomically(&path, &file.bytes)?;
-                    n += 1;
-                }
+                let values = rensou_core::nn::byte_values(set.item(i));
+                n += config.write_preview_files(
+                    &set.shape,
+                    &values,
+                    &dir,
+                    &format!("n{number}-{k}"),
+                )?;
             }
         }
         if n > 0 {

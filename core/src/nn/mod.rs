@@ -431,8 +431,13 @@ pub fn bytes_to_input<B: Backend>(
         )));
     }
     let n = bytes.len() / features;
-    let values: Vec<f32> = bytes.iter().map(|&b| f32::from(b) / 255.0).collect();
+    let values = byte_values(bytes);
     Ok(Tensor::<B, 1>::from_floats(values.as_slice(), device).reshape([n, features]))
+}
+
+/// Stored item bytes as the values models see, in `[0, 1]` (byte / 255).
+pub fn byte_values(bytes: &[u8]) -> Vec<f32> {
+    bytes.iter().map(|&b| f32::from(b) / 255.0).collect()
 }
 
 /// Reads a tensor back to the host as a flat row-major `Vec<E>` (converting its elements);

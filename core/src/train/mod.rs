@@ -346,10 +346,10 @@ pub fn train<B: AutodiffBackend>(
     })
 }
 
-/// Per modality of the run (in model order): its dataset config when it presents items in other
-/// forms than pictures ([`ModalityConfig::preview_files`](crate::ModalityConfig::preview_files)
-/// returns files for an item of its shape), else `None`.
-/// A file whose stored config cannot be read (written by other tools) presents nothing.
+/// Per modality of the run (in model order): its dataset config, which may present decoded
+/// items in other forms than pictures
+/// ([`ModalityConfig::preview_files`](crate::ModalityConfig::preview_files)), or `None` when
+/// the dataset's stored config cannot be read (files written by other tools present nothing).
 fn grid_presenters(config: &RunConfig) -> Result<Vec<Option<Box<dyn crate::ModalityConfig>>>> {
     let mut configs = crate::store::DatasetFile::open(&config.data.file)?
         .modality_configs()
@@ -358,14 +358,7 @@ fn grid_presenters(config: &RunConfig) -> Result<Vec<Option<Box<dyn crate::Modal
         .model
         .modalities
         .iter()
-        .map(|m| {
-            let c = configs.remove(&m.name)?;
-            let blank = vec![0.0; m.item_shape.iter().product()];
-            let presents = c
-                .preview_files(&m.item_shape, &blank)
-                .is_ok_and(|f| !f.is_empty());
-            presents.then_some(c)
-        })
+        .map(|m| configs.remove(&m.name))
         .collect())
 }
 
@@ -389,16 +382,10 @@ fn write_presented(
         .file_stem()
         .map_or_else(|| "grid".into(), |s| s.to_string_lossy().into_owned());
     let dir = png_path.with_file_name(format!("{stem}-{}", target.name));
-    std::fs::create_dir_all(&dir).map_err(|e| Error::io("cannot create", &dir, e))?;
     for (k, item) in d.values.chunks(features).take(shown.len()).enumerate() {
         let tag = numbers.map_or(format!("item{k}"), |n| format!("n{}", n[shown[k]]));
-        for file in config.preview_files(&target.item_shape, item)? {
-            let path = dir.join(format!(
-                "{}-to-{}-{tag}.{}",
-                source.name, target.name, file.extension
-            ));
-            crate::fsutil::write_bytes_atomically(&path, &file.bytes)?;
-        }
+        let name = format!("{}-to-{}-{tag}", source.name, target.name);
+        config.write_preview_files(&target.item_shape, item, &dir, &name)?;
     }
     Ok(())
 }

@@ -30,6 +30,15 @@ pub struct Inputs<'a> {
     pub dataset: &'a Path,
 }
 
+impl Inputs<'_> {
+    /// The paper's pair: the modalities of the first model (`mmvae`).
+    fn pair(&self) -> &[String] {
+        self.models
+            .first()
+            .map_or(&[][..], |m| m.modalities.as_slice())
+    }
+}
+
 /// One metric of one claim: where to find it in a run's probe metrics.
 struct MetricDef {
     claim: usize,
@@ -279,10 +288,7 @@ fn all_modalities_section(
     let Some(all) = super::all_modalities_model(inputs.modalities) else {
         return Vec::new();
     };
-    let pair: &[String] = inputs
-        .models
-        .first()
-        .map_or(&[][..], |m| m.modalities.as_slice());
+    let pair = inputs.pair();
     let seeds = inputs.plan.seeds;
     let mut rows = Vec::new();
     for def in METRICS {
@@ -397,10 +403,7 @@ pub fn write(
                 .join("metrics.json"),
         )
     };
-    let pair: &[String] = inputs
-        .models
-        .first()
-        .map_or(&[][..], |m| m.modalities.as_slice());
+    let pair = inputs.pair();
     let mut comparisons = Vec::new();
     for def in METRICS {
         for m in pair {
