@@ -59,9 +59,10 @@ pub struct ObjectiveOutput<B: Backend> {
 /// What the second backward pass of `dreg` needs.
 #[derive(Clone, Debug)]
 pub(crate) struct DregParts<B: Backend> {
-    /// The reparameterised samples, attached to the encoders, `[M*K, B, L]`.
-    z: Tensor<B, 3>,
-    /// The detached copy fed to the rest of the model, `[M*K, B, L]`.
+    /// The standard noise of each modality's samples, `M` x `[K, B, L]`, to rebuild the
+    /// samples on a fresh graph for the encoder pass.
+    noise: Vec<Tensor<B, 3>>,
+    /// The detached samples fed to the rest of the model, `[M*K, B, L]`.
     z_in: Tensor<B, 3>,
     /// `w~`, detached, `[M*K, B]`.
     weights: Tensor<B, 2>,
@@ -252,11 +253,24 @@ impl<B: Backend, E: Encoder<B>, D: Decoder<B>> Mmvae<B, E, D> {
             .enumerate()
             .map(|(i, x)| self.encode(i, x.clone()))
             .collect::<Result<_>>()?; // M x [batch, L]
-        let zs: Vec<Tensor<B, 3>> = match noise {
+        let split = split_dreg && objective.kind == ObjectiveKind::Dreg;
+        // The true DReG pass rebuilds the samples later, so it needs the noise itself.
+        let noise = match noise {
+            None if split => Some(
+                q.iter()
+                    .map(|d| {
+                        d.family
+                            .standard_noise::<B, 3>([k, batch, latent], &d.loc.device())
+                    })
+                    .collect::<Vec<_>>(),
+            ),
+            other => other,
+        };
+        let zs: Vec<Tensor<B, 3>> = match &noise {
             Some(noise) => q
                 .iter()
                 .zip(noise)
-                .map(|(d, eps)| d.rsample_with_noise(eps))
+                .map(|(d, eps)| d.rsample_with_noise(eps.clone()))
                 .collect(),
             None => q.iter().map(|d| d.rsample(k)).collect(),
         }; // M x [K, batch, L]
@@ -281,7 +295,6 @@ impl<B: Backend, E: Encoder<B>, D: Decoder<B>> Mmvae<B, E, D> {
             ObjectiveKind::Dreg | ObjectiveKind::DregReference => {
                 let q_det: Vec<Dist<B, 2>> = q.into_iter().map(Dist::detach).collect();
                 let z = Tensor::cat(zs, 0); // [M*K, batch, L]
-                let split = split_dreg && objective.kind == ObjectiveKind::Dreg;
                 let z_in = if split {
                     z.clone().detach().require_grad() // [M*K, batch, L]
                 } else {
@@ -303,12 +316,39 @@ impl<B: Backend, E: Encoder<B>, D: Decoder<B>> Mmvae<B, E, D> {
                 if objective.looser {
                     value = value.div_scalar(m as f64);
                 }
-                let parts = split.then_some(DregParts { z, z_in, weights });
+                let parts = match (split, noise) {
+                    (true, Some(noise)) => Some(DregParts {
+                        noise,
+                        z_in,
+                        weights,
+                    }),
+                    _ => None,
+                };
                 (value, parts)
             }
         };
         let loss = value.clone().mean().neg(); // [1]
         Ok(ObjectiveOutput { value, loss, dreg })
+    }
+
+    /// Reparameterised samples of every modality's posterior with the given standard noise,
+    /// concatenated over modalities.
+    ///
+    /// # Shapes
+    /// - `xs`: one `[batch, features_m]` per modality; `noise`: `M` x `[K, batch, L]`
+    /// - output: `[M*K, batch, L]`
+    fn samples_with_noise(
+        &self,
+        xs: &[Tensor<B, 2>],
+        noise: Vec<Tensor<B, 3>>,
+    ) -> Result<Tensor<B, 3>> {
+        let zs = xs
+            .iter()
+            .zip(noise)
+            .enumerate()
+            .map(|(i, (x, eps))| Ok(self.encode(i, x.clone())?.rsample_with_noise(eps)))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Tensor::cat(zs, 0))
     }
 
     /// The MMVAE `m_elbo` per batch item.
@@ -418,18 +458,24 @@ where
         let out = self.forward_objective(xs, objective, noise, true)?;
         let loss = out.loss.clone().detach().inner(); // [1]
         let mut grads = out.loss.backward();
-        let encoder_grad = out
-            .dreg
-            .as_ref()
-            .and_then(|parts| parts.z_in.grad(&grads).map(|g| (parts, g)))
-            .map(|(parts, g)| {
+        let encoder_grad = match out.dreg.as_ref() {
+            None => None,
+            Some(parts) => {
                 // d loss / d z_in, scaled once more by w~ (the DReG w~^2 on the encoder path).
+                let g = parts.z_in.grad(&grads).ok_or_else(|| {
+                    Error::Data("dreg: the loss has no gradient at the samples z".into())
+                })?; // [M*K, batch, L]
                 let w = parts.weights.clone().inner().unsqueeze_dim::<3>(2); // [M*K, batch, 1]
-                Tensor::<B, 3>::from_inner(g.mul(w)) // [M*K, batch, L]
-            });
+                Some(Tensor::<B, 3>::from_inner(g.mul(w))) // [M*K, batch, L]
+            }
+        };
         let mut params = GradientsParams::from_module::<B, Self>(&mut grads, self);
         if let (Some(parts), Some(g)) = (out.dreg, encoder_grad) {
-            let surrogate = parts.z.mul(g).sum(); // [1]
+            // The samples again, on a graph of their own: the first backward may already have
+            // released the encoder nodes it did not need (burn's autodiff memory management),
+            // which left the encoders without gradient in some runs.
+            let z = self.samples_with_noise(xs, parts.noise)?; // [M*K, batch, L]
+            let surrogate = z.mul(g).sum(); // [1]
             let mut grads2 = surrogate.backward();
             self.visit(&mut MergeGrads::<B> {
                 grads: &mut grads2,
