@@ -236,6 +236,54 @@ impl ClassCounts {
     pub fn total(&self) -> usize {
         self.counts.values().sum()
     }
+
+    /// The requested classes in terms of the labels a generative modality can key on (`known`,
+    /// in the modality's order): per class, for each known label its value if the request keys
+    /// on it (else `None`: drawn per item), and the class's item count; in key order.
+    ///
+    /// Errors (attributed to `modality`) name a label it cannot key on, a label requested
+    /// twice, or a key without one value per label.
+    pub fn keyed_by(
+        &self,
+        modality: &str,
+        known: &[&str],
+    ) -> Result<Vec<(Vec<Option<i64>>, usize)>> {
+        let fail = |message: String| Error::Modality {
+            name: modality.to_owned(),
+            source: message.into(),
+        };
+        let mut at: Vec<Option<usize>> = vec![None; known.len()];
+        for (i, name) in self.label_names.iter().enumerate() {
+            let Some(slot) = known.iter().position(|k| k == name) else {
+                let keys: Vec<String> = known.iter().map(|k| format!("`{k}`")).collect();
+                let keys = match keys.as_slice() {
+                    [one] => format!("{one} only"),
+                    _ => keys.join(" and/or "),
+                };
+                return Err(fail(format!(
+                    "cannot make items per class of label `{name}`: {modality} classes are \
+                     keyed by {keys}"
+                )));
+            };
+            if at[slot].replace(i).is_some() {
+                return Err(fail(format!("class request names label `{name}` twice")));
+            }
+        }
+        self.counts
+            .iter()
+            .map(|(key, &count)| {
+                if key.len() != self.label_names.len() {
+                    return Err(fail(format!(
+                        "class key {key:?} has {} values, the request's labels {:?} need {}",
+                        key.len(),
+                        self.label_names,
+                        self.label_names.len()
+                    )));
+                }
+                Ok((at.iter().map(|a| a.map(|i| key[i])).collect(), count))
+            })
+            .collect()
+    }
 }
 
 /// How a modality obtains its items.

@@ -16,26 +16,6 @@ pub enum AudioError {
         /// Configured `max_number`.
         max: u32,
     },
-    /// A class request names a label the audio modality cannot condition on.
-    #[error(
-        "cannot make items per class of label `{0}`: audio classes are keyed by `number` only"
-    )]
-    UnknownClassLabel(String),
-    /// A class request names a label twice.
-    #[error("class request names label `{0}` twice")]
-    DuplicateClassLabel(String),
-    /// A class key does not hold one value per class label.
-    #[error("class key {key:?} has {got} values, the request's labels {labels:?} need {want}")]
-    ClassKeyLength {
-        /// The key.
-        key: Vec<i64>,
-        /// Values in the key.
-        got: usize,
-        /// Values needed.
-        want: usize,
-        /// The request's label names.
-        labels: Vec<String>,
-    },
     /// A waveform handed to the analyser has the wrong length.
     #[error("waveform has {got} samples, the configured sound length is {want}")]
     WaveformLength {

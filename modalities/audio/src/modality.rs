@@ -88,7 +88,7 @@ impl Audio {
     }
 
     /// The classes to generate, in output order.
-    fn plan(&self, request: &ItemRequest<'_>) -> Result<Vec<Class>, AudioError> {
+    fn plan(&self, request: &ItemRequest<'_>) -> Result<Vec<Class>> {
         let c = self.config();
         let Some(counts) = request.classes else {
             let count = c.per_class(request.split);
@@ -99,29 +99,14 @@ impl Audio {
                 })
                 .collect());
         };
-        let mut number_at = None;
-        for (i, name) in counts.label_names.iter().enumerate() {
-            if name != vocab::NUMBER {
-                return Err(AudioError::UnknownClassLabel(name.clone()));
-            }
-            if number_at.replace(i).is_some() {
-                return Err(AudioError::DuplicateClassLabel(name.clone()));
-            }
-        }
         counts
-            .counts
-            .iter()
-            .map(|(key, &count)| {
-                if key.len() != counts.label_names.len() {
-                    return Err(AudioError::ClassKeyLength {
-                        key: key.clone(),
-                        got: key.len(),
-                        want: counts.label_names.len(),
-                        labels: counts.label_names.clone(),
-                    });
-                }
-                let number = number_at.map(|i| self.number(key[i])).transpose()?;
-                Ok(Class { number, count })
+            .keyed_by(NAME, &[vocab::NUMBER])?
+            .into_iter()
+            .map(|(values, count)| {
+                Ok(Class {
+                    number: values[0].map(|n| self.number(n)).transpose()?,
+                    count,
+                })
             })
             .collect()
     }

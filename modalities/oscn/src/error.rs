@@ -36,27 +36,6 @@ pub enum OscnError {
         /// The configured colours, comma separated.
         configured: String,
     },
-    /// A class request names a label OSCN cannot condition on.
-    #[error(
-        "cannot make items per class of label `{0}`: OSCN classes are keyed by `number` \
-         and/or `colour`"
-    )]
-    UnknownClassLabel(String),
-    /// A class request names a label twice.
-    #[error("class request names label `{0}` twice")]
-    DuplicateClassLabel(String),
-    /// A class key does not hold one value per class label.
-    #[error("class key {key:?} has {got} values, the request's labels {labels:?} need {want}")]
-    ClassKeyLength {
-        /// The key.
-        key: Vec<i64>,
-        /// Values in the key.
-        got: usize,
-        /// Values needed.
-        want: usize,
-        /// The request's label names.
-        labels: Vec<String>,
-    },
     /// An object would not fit inside the image at the given position.
     #[error(
         "an object of size {size} at row {top}, column {left} does not fit in a \

@@ -51,7 +51,7 @@ impl Oscn {
     }
 
     /// The classes to generate, in output order.
-    fn plan(&self, request: &ItemRequest<'_>) -> Result<Vec<Class>, OscnError> {
+    fn plan(&self, request: &ItemRequest<'_>) -> Result<Vec<Class>> {
         let c = self.config();
         let Some(counts) = request.classes else {
             let per_class = c.per_class(request.split);
@@ -67,35 +67,13 @@ impl Oscn {
                 })
                 .collect());
         };
-        let mut number_at = None;
-        let mut colour_at = None;
-        for (i, name) in counts.label_names.iter().enumerate() {
-            let slot = match name.as_str() {
-                vocab::NUMBER => &mut number_at,
-                vocab::COLOUR => &mut colour_at,
-                other => return Err(OscnError::UnknownClassLabel(other.to_owned())),
-            };
-            if slot.replace(i).is_some() {
-                return Err(OscnError::DuplicateClassLabel(name.clone()));
-            }
-        }
         counts
-            .counts
-            .iter()
-            .map(|(key, &count)| {
-                if key.len() != counts.label_names.len() {
-                    return Err(OscnError::ClassKeyLength {
-                        key: key.clone(),
-                        got: key.len(),
-                        want: counts.label_names.len(),
-                        labels: counts.label_names.clone(),
-                    });
-                }
-                let number = number_at.map(|i| self.number(key[i])).transpose()?;
-                let colour = colour_at.map(|i| self.colour(key[i])).transpose()?;
+            .keyed_by(NAME, &[vocab::NUMBER, vocab::COLOUR])?
+            .into_iter()
+            .map(|(values, count)| {
                 Ok(Class {
-                    number,
-                    colour,
+                    number: values[0].map(|n| self.number(n)).transpose()?,
+                    colour: values[1].map(|c| self.colour(c)).transpose()?,
                     count,
                 })
             })
