@@ -61,10 +61,8 @@ impl DataConfig {
 
     /// Parses TOML text (`origin` names the file in errors) and validates it.
     pub fn from_toml(text: &str, origin: &Path) -> Result<Self> {
-        let cfg: DataConfig = toml::from_str(text).map_err(|e| Error::ConfigParse {
-            path: origin.to_path_buf(),
-            message: e.to_string(),
-        })?;
+        let cfg: DataConfig =
+            toml::from_str(text).map_err(|e| Error::toml_parse(origin, text, &e))?;
         cfg.validate()?;
         Ok(cfg)
     }
@@ -80,6 +78,16 @@ impl DataConfig {
             return Err(Error::config(
                 "modalities",
                 "at least one modality is needed",
+            ));
+        }
+        if self.seed > crate::train::MAX_SEED {
+            return Err(Error::config(
+                "seed",
+                format!(
+                    "must be at most {} (a TOML integer, stored in the dataset), got {}",
+                    crate::train::MAX_SEED,
+                    self.seed
+                ),
             ));
         }
         if !(1..=64).contains(&self.pairs_per_item) {

@@ -100,6 +100,26 @@ pub enum Error {
         /// What went wrong.
         message: String,
     },
+    /// A checkpoint record does not match the size or hash written with it.
+    #[error("checkpoint of epoch {epoch} is damaged: {problem} in {}; {remedy}", dir.display())]
+    DamagedCheckpoint {
+        /// Its epoch.
+        epoch: usize,
+        /// Its directory.
+        dir: PathBuf,
+        /// What does not match.
+        problem: String,
+        /// What the user can do.
+        remedy: String,
+    },
+    /// The work a config asks for needs more memory than the machine has available.
+    #[error("{message}: lower `{field}`")]
+    Memory {
+        /// The config field that controls the largest part of the estimate.
+        field: String,
+        /// The estimate and the memory available.
+        message: String,
+    },
     /// A training or test loss became NaN or infinite.
     #[error("{what} became {value} in epoch {epoch} at step {step}{}", non_finite_tail(*.first_step, *.step, *.last_good))]
     NonFinite {
@@ -144,6 +164,24 @@ impl Error {
         Error::Config {
             field: field.into(),
             message: message.into(),
+        }
+    }
+
+    /// An [`Error::ConfigParse`] for TOML `text` read from `path`, with the line and column of
+    /// the problem on one line (`line 3, column 5: invalid type: ...`).
+    pub fn toml_parse(path: &std::path::Path, text: &str, e: &toml::de::Error) -> Self {
+        let message = match e.span() {
+            Some(span) => {
+                let before = &text[..span.start.min(text.len())];
+                let line = before.matches('\n').count() + 1;
+                let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+                format!("line {line}, column {column}: {}", e.message().trim())
+            }
+            None => e.message().trim().to_owned(),
+        };
+        Error::ConfigParse {
+            path: path.to_path_buf(),
+            message,
         }
     }
 

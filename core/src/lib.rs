@@ -6,6 +6,7 @@ pub mod build;
 pub mod dist;
 pub mod error;
 pub mod fsutil;
+pub mod memory;
 pub mod mmvae;
 pub mod modality;
 pub mod nn;

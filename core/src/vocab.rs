@@ -69,6 +69,9 @@ impl Colour {
 
 /// Name of the label carrying the number concept shared by all modalities of the study.
 pub const NUMBER: &str = "number";
+/// The numbers of the study: a `number` label outside this range is refused when a dataset is
+/// read (it would become an extra class in every metric).
+pub const NUMBERS: std::ops::RangeInclusive<i64> = 1..=9;
 /// Name of the colour label.
 pub const COLOUR: &str = "colour";
 

@@ -47,7 +47,7 @@ pub struct BuildArgs {
     #[arg(long)]
     pub mnist: Option<PathBuf>,
     /// Seed for generation and pairing (overrides the config file's).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub seed: Option<u64>,
     /// Dataset config (TOML): seed, pairs_per_item, [[modalities]] tables.
     #[arg(long)]
@@ -68,12 +68,60 @@ pub struct PreviewArgs {
     /// Which split to draw.
     #[arg(long, default_value = "train")]
     pub split: String,
-    /// Pairs per row (one row per number).
-    #[arg(long, default_value_t = 6)]
+    /// Pairs per row (one row per number; 1..=200).
+    #[arg(long, default_value_t = 6, allow_negative_numbers = true)]
     pub per_row: usize,
-    /// Pixel scale factor.
-    #[arg(long, default_value_t = 3)]
+    /// Pixel scale factor (1..=16).
+    #[arg(long, default_value_t = 3, allow_negative_numbers = true)]
     pub scale: u32,
+    /// Overwrite an existing output file (never the dataset itself).
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// The most pairs per row a preview draws.
+pub const MAX_PER_ROW: usize = 200;
+
+/// Refuses an output path that is the input, or that exists (unless `force`); also the
+/// directories of files a modality presents beside the PNG (`<out stem>-<modality>/`).
+fn check_preview_out(args: &PreviewArgs, modalities: &[String]) -> anyhow::Result<()> {
+    let same_file = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    };
+    if same_file(&args.out, &args.file) {
+        bail!(
+            "--out {} is the dataset being previewed; choose another file (e.g. preview.png)",
+            args.out.display()
+        );
+    }
+    if args.out.is_dir() {
+        bail!(
+            "--out {} is a directory; give a file name such as preview.png",
+            args.out.display()
+        );
+    }
+    if args.out.exists() && !args.force {
+        return Err(rensou_core::Error::Exists(args.out.clone()).into());
+    }
+    let stem = args
+        .out
+        .file_stem()
+        .map_or_else(|| "preview".into(), |s| s.to_string_lossy().into_owned());
+    for m in modalities {
+        let dir = args.out.with_file_name(format!("{stem}-{m}"));
+        if same_file(&dir, &args.file) {
+            bail!(
+                "the preview would write files into {}, the dataset being previewed",
+                dir.display()
+            );
+        }
+        let non_empty = std::fs::read_dir(&dir).is_ok_and(|mut d| d.next().is_some());
+        if non_empty && !args.force {
+            return Err(rensou_core::Error::Exists(dir).into());
+        }
+    }
+    Ok(())
 }
 
 /// Runs a data command.
@@ -273,10 +321,17 @@ fn item_rgb(set: &ItemSet, i: usize) -> anyhow::Result<image::RgbImage> {
 
 fn preview(args: PreviewArgs) -> anyhow::Result<()> {
     let split: Split = args.split.parse()?;
-    if args.per_row == 0 || args.scale == 0 || args.scale > 16 {
-        bail!("--per-row must be at least 1 and --scale in 1..=16");
+    if !(1..=MAX_PER_ROW).contains(&args.per_row) {
+        bail!(
+            "--per-row must be in 1..={MAX_PER_ROW}, got {}",
+            args.per_row
+        );
+    }
+    if !(1..=16).contains(&args.scale) {
+        bail!("--scale must be in 1..=16, got {}", args.scale);
     }
     let ds = DatasetFile::open(&args.file)?;
+    check_preview_out(&args, ds.modalities())?;
     let sets: Vec<ItemSet> = ds
         .modalities()
         .iter()
@@ -302,14 +357,20 @@ fn preview(args: PreviewArgs) -> anyhow::Result<()> {
             }
         }
     }
+    for (name, set) in ds.modalities().iter().zip(&sets) {
+        if !matches!(set.shape.as_slice(), [_, _] | [_, _, 1 | 3]) {
+            bail!(
+                "preview draws pictures ([H, W] or [H, W, 1|3] items); `{name}` items have shape {:?}",
+                set.shape
+            );
+        }
+    }
+    let (width, height) = canvas_size(&sets, args.per_row, rows.len(), args.scale)?;
     let cell_h = sets.iter().map(|s| s.shape[0]).max().unwrap_or(1) as u32;
     let cell_ws: Vec<u32> = sets.iter().map(|s| s.shape[1] as u32).collect();
     let pair_w: u32 = cell_ws.iter().sum::<u32>() + 2 * (sets.len() as u32 - 1);
     let gap = 6;
-    let width = (args.per_row as u32 * (pair_w + gap)) * args.scale;
-    let height = (rows.len() as u32 * (cell_h + gap)) * args.scale;
-    let mut canvas =
-        image::RgbImage::from_pixel(width.max(1), height.max(1), image::Rgb([48, 48, 48]));
+    let mut canvas = image::RgbImage::from_pixel(width, height, image::Rgb([48, 48, 48]));
     for (r, items) in rows.values().enumerate() {
         for (k, &i) in items.iter().enumerate() {
             let mut x0 = k as u32 * (pair_w + gap);
@@ -348,6 +409,35 @@ fn preview(args: PreviewArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Width and height of the preview canvas, checked against the memory available (the canvas
+/// and its PNG encoding are held at once).
+fn canvas_size(
+    sets: &[ItemSet],
+    per_row: usize,
+    rows: usize,
+    scale: u32,
+) -> anyhow::Result<(u32, u32)> {
+    let gap = 6u64;
+    let cell_h = sets.iter().map(|s| s.shape[0] as u64).max().unwrap_or(1);
+    let pair_w: u64 =
+        sets.iter().map(|s| s.shape[1] as u64).sum::<u64>() + 2 * (sets.len() as u64 - 1);
+    let width = per_row as u64 * (pair_w + gap) * u64::from(scale);
+    let height = rows as u64 * (cell_h + gap) * u64::from(scale);
+    let mut estimate = rensou_core::memory::Estimate::default();
+    estimate.add(
+        format!("a {width} x {height} canvas and its PNG"),
+        width.saturating_mul(height).saturating_mul(3 * 2),
+        "--per-row",
+    );
+    rensou_core::memory::check("the preview", &estimate)?;
+    match (u32::try_from(width), u32::try_from(height)) {
+        (Ok(w), Ok(h)) => Ok((w.max(1), h.max(1))),
+        _ => bail!(
+            "the preview canvas would be {width} x {height} pixels; lower --per-row or --scale"
+        ),
+    }
+}
+
 /// Writes the files a modality presents its items with beyond pictures (WAV for sound) for the
 /// items shown in the preview: `<out stem>-<modality>/n<number>-<k>.<ext>`. Returns the
 /// directories written and their file counts.
@@ -357,9 +447,8 @@ fn preview_files(
     rows: &BTreeMap<i64, Vec<usize>>,
     out: &Path,
 ) -> anyhow::Result<Vec<(PathBuf, usize)>> {
-    let configs = ds
-        .modality_configs()
-        .context("cannot read the modality configs stored in the dataset")?;
+    // A file written by another tool may store no config: it presents nothing beyond pictures.
+    let configs = ds.modality_configs().unwrap_or_default();
     let stem = out
         .file_stem()
         .map_or_else(|| "preview".into(), |s| s.to_string_lossy().into_owned());

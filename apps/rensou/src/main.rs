@@ -90,8 +90,41 @@ fn one_line(e: &anyhow::Error) -> String {
     msg.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// A command-line usage error as one line (`error: ...` plus where to look), as every other
+/// error is; help and version requests print as clap prints them.
+fn usage_error(e: &clap::Error) -> String {
+    let text = e.render().to_string();
+    let first = text
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("invalid arguments");
+    let first = first.trim().trim_start_matches("error:").trim();
+    let tip = text
+        .lines()
+        .map(str::trim)
+        .find_map(|l| l.strip_prefix("tip:"))
+        .map(|t| format!(" ({})", t.trim()))
+        .unwrap_or_default();
+    format!("error: {first}{tip}; see `rensou --help` or `rensou <command> --help`")
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(
+                e.kind(),
+                ErrorKind::DisplayHelp
+                    | ErrorKind::DisplayVersion
+                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            ) {
+                e.exit();
+            }
+            eprintln!("{}", usage_error(&e));
+            return ExitCode::from(2);
+        }
+    };
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

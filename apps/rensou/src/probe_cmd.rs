@@ -87,8 +87,8 @@ pub fn read_probe_file(path: Option<&std::path::Path>) -> anyhow::Result<ProbeFi
     };
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read probe config {}", path.display()))?;
-    let file: ProbeFile = toml::from_str(&text)
-        .map_err(|e| anyhow::anyhow!("cannot parse probe config {}: {e}", path.display()))?;
+    let file: ProbeFile =
+        toml::from_str(&text).map_err(|e| rensou_core::Error::toml_parse(path, &text, &e))?;
     file.classifier.validate()?;
     Ok(file)
 }
@@ -137,20 +137,19 @@ pub fn run(args: ProbeArgs) -> anyhow::Result<()> {
                     .display()
             );
         } else {
-            println!(
-                "probe {name}: FAILED: {}",
-                v["error"].as_str().unwrap_or("?")
-            );
-            failed.push(name.clone());
+            let reason = v["error"].as_str().unwrap_or("no reason recorded");
+            println!("probe {name}: FAILED: {reason}");
+            failed.push(format!("{name} ({reason})"));
         }
     }
     println!("latents: {}", args.run.join("latents.h5").display());
     if !failed.is_empty() {
         bail!(
-            "{} of {} probes failed: {}",
+            "{} of {} probes failed: {}; the others' results are in {}",
             failed.len(),
             summary.probes.len(),
-            failed.join(", ")
+            failed.join("; "),
+            args.run.join("probes").display()
         );
     }
     Ok(())

@@ -34,13 +34,13 @@ pub struct TrainArgs {
     #[arg(long)]
     pub resume: bool,
     /// Number of epochs (50).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub epochs: Option<usize>,
     /// Seed (0).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub seed: Option<u64>,
     /// Samples per modality K (20).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub k: Option<usize>,
     /// Objective: elbo, iwae, dreg, dreg-reference (dreg).
     #[arg(long)]
@@ -49,23 +49,23 @@ pub struct TrainArgs {
     #[arg(long)]
     pub looser: bool,
     /// Pairs per step (128).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub batch_size: Option<usize>,
     /// Adam learning rate (1e-3).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub lr: Option<f64>,
     /// Linear learning-rate warm-up over this many steps (0: none, as the paper; a few hundred
     /// keeps an encoder from running away from the prior early on)
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub warmup_steps: Option<usize>,
     /// Train on a seeded random subset of this many pairs.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub max_train_pairs: Option<usize>,
     /// Evaluate on a seeded random subset of this many test pairs.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub max_test_pairs: Option<usize>,
     /// Write a grid every N epochs (1; 0: only at the end).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub grid_every: Option<usize>,
     /// Every modality's net: mlp, or conv (where the items allow it, e.g. 32x32 images; others
     /// keep an MLP).
@@ -120,19 +120,17 @@ fn resumed_config(args: &TrainArgs) -> anyhow::Result<(RunConfig, Vec<String>)> 
         );
     }
     let stored = RunConfig::read(&stored_path)?;
-    let (config, notes) = if args.config.is_some() {
-        let (mut c, n) = new_config(&TrainArgs {
-            data: Some(
-                args.data
-                    .clone()
-                    .unwrap_or_else(|| stored.data.file.clone()),
-            ),
-            ..args.clone()
-        })?;
-        if args.epochs.is_none() {
-            c.training.epochs = stored.training.epochs;
+    let (config, notes) = if let Some(path) = &args.config {
+        // What the file leaves out is the run's (not the defaults), so a conflict names the
+        // field the file changes.
+        let mut spec = RunSpec::read_over(path, &stored)?;
+        if let Some(data) = &args.data {
+            spec.data.file = Some(data.clone());
         }
-        (c, n)
+        if let Some(m) = &args.modalities {
+            spec.data.modalities = Some(m.clone());
+        }
+        spec.resolve_with(&args.overrides())?
     } else {
         let mut c = stored.clone();
         let n = c.apply(&args.overrides());

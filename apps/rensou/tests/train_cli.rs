@@ -160,7 +160,8 @@ fn train_writes_the_run_directory_and_resumes() {
     ] {
         assert!(run.join(f).is_file(), "{f} missing");
     }
-    assert!(!run.join("checkpoints/epoch-001").exists());
+    // The epoch before the last is kept, in case the last one is damaged later.
+    assert!(run.join("checkpoints/epoch-001/state.json").is_file());
     let config = std::fs::read_to_string(run.join("config.toml")).expect("config.toml");
     assert!(
         config.contains("hidden = [16]") && config.contains("epochs = 2"),
@@ -186,6 +187,8 @@ fn train_writes_the_run_directory_and_resumes() {
     ));
     assert_eq!(metrics_epochs(&run), vec![1, 2, 3]);
     assert!(run.join("checkpoints/epoch-003/state.json").is_file());
+    assert!(run.join("checkpoints/epoch-002/state.json").is_file());
+    assert!(!run.join("checkpoints/epoch-001").exists());
     assert!(run.join("grids/epoch-003.png").is_file());
 }
 
@@ -250,12 +253,19 @@ fn killed_run_resumes_from_its_last_complete_epoch() {
     ));
     let epochs = metrics_epochs(&run);
     assert_eq!(epochs, (1..=latest + 2).collect::<Vec<_>>());
-    let names: Vec<String> = std::fs::read_dir(run.join("checkpoints"))
+    let mut names: Vec<String> = std::fs::read_dir(run.join("checkpoints"))
         .expect("checkpoints")
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(names, vec![format!("epoch-{:03}", latest + 2)]);
+    names.sort();
+    assert_eq!(
+        names,
+        vec![
+            format!("epoch-{:03}", latest + 1),
+            format!("epoch-{:03}", latest + 2)
+        ]
+    );
 }
 
 #[test]

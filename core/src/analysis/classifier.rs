@@ -249,21 +249,29 @@ impl<B: AutodiffBackend> CachedClassifiers<B> {
                     && meta.item_shape == info.item_shape
                 {
                     let model = self.init_model(&info.item_shape, meta.classes.len())?;
-                    let record = NamedMpkBytesRecorder::<FullPrecisionSettings>::new()
+                    match NamedMpkBytesRecorder::<FullPrecisionSettings>::new()
                         .load(bytes, &self.device)
-                        .map_err(|e| {
-                            Error::Data(format!("cannot load {}: {e}", record_path.display()))
-                        })?;
-                    let model: LabelClassifier<B> = model.load_record(record);
-                    self.note(format!(
-                        "classifier {modality}/{label}: loaded from {} (test accuracy {:.4})",
-                        record_path.display(),
-                        meta.test_accuracy
-                    ));
-                    return Ok(Trained {
-                        model: model.valid(),
-                        meta,
-                    });
+                    {
+                        Ok(record) => {
+                            let model: LabelClassifier<B> = model.load_record(record);
+                            self.note(format!(
+                                "classifier {modality}/{label}: loaded from {} (test accuracy {:.4})",
+                                record_path.display(),
+                                meta.test_accuracy
+                            ));
+                            return Ok(Trained {
+                                model: model.valid(),
+                                meta,
+                            });
+                        }
+                        // A damaged cache (a truncated file) is rebuilt below.
+                        Err(e) => self.note(format!(
+                            "classifier {modality}/{label}: the cached {} cannot be read ({}); \
+                             retraining it",
+                            record_path.display(),
+                            e.to_string().replace('\n', " ")
+                        )),
+                    }
                 }
             }
         }

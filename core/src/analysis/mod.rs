@@ -284,6 +284,19 @@ pub fn probe_run<B: AutodiffBackend>(
     let view = MmvaeView::new(model, device.clone(), description.clone());
     progress.stage(&format!("reading {} split", options.split), None);
     let data = load_probe_data(&config.data.file, &config.data.modalities, options.split)?;
+    for m in &config.model.modalities {
+        let found = data.sets.get(&m.name).map(|s| s.shape.clone());
+        if found.as_ref() != Some(&m.item_shape) {
+            return Err(Error::Data(format!(
+                "the model takes `{}` items of shape {:?} but {} has {}; probe the run with the \
+                 dataset it was trained on",
+                m.name,
+                m.item_shape,
+                config.data.file.display(),
+                found.map_or("none".to_owned(), |s| format!("{s:?}"))
+            )));
+        }
+    }
     progress.stage("encoding", None);
     let latents = encode_all(&view, &data)?;
     write_latents(&run_dir.join("latents.h5"), &data, &latents, &description)?;

@@ -124,8 +124,11 @@ impl MmvaeConfig {
 
     /// Checks every field; errors name the field (`model.modalities[1].likelihood_scale`).
     pub fn validate(&self) -> Result<()> {
-        if self.latent_dim == 0 {
-            return Err(Error::config("model.latent_dim", "must be >= 1"));
+        if !(1..=MAX_LATENT_DIM).contains(&self.latent_dim) {
+            return Err(Error::config(
+                "model.latent_dim",
+                format!("must be in 1..={MAX_LATENT_DIM}, got {}", self.latent_dim),
+            ));
         }
         if !self.prior.theta.is_finite() {
             return Err(Error::config("model.prior.theta", "must be finite"));
@@ -196,6 +199,9 @@ impl MmvaeConfig {
         self.modalities.iter().position(|m| m.name == name)
     }
 }
+
+/// The largest latent dimension a config may ask for (the paper uses 20).
+pub const MAX_LATENT_DIM: usize = 4096;
 
 /// Which estimator of the (multimodal) evidence bound is optimised.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -24,7 +24,9 @@ mod config;
 mod objective;
 mod train;
 
-pub use config::{MmvaeConfig, ModalityNetConfig, ObjectiveConfig, ObjectiveKind, PriorConfig};
+pub use config::{
+    MmvaeConfig, ModalityNetConfig, ObjectiveConfig, ObjectiveKind, PriorConfig, MAX_LATENT_DIM,
+};
 pub use objective::ObjectiveOutput;
 pub use train::{bench_train_steps, paper_adam, train_step, BenchResult, StepResult};
 

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use hdf5::types::VarLenUnicode;
+use hdf5::types::{TypeDescriptor, VarLenUnicode};
 use hdf5::H5Type;
 
 use super::{FORMAT_NAME, FORMAT_VERSION};
@@ -94,7 +94,77 @@ fn read_u64_attr(loc: &hdf5::Location, name: &str, path: &Path) -> Result<u64> {
     read_scalar_attr(loc, name, "an integer", path)
 }
 
+/// Whether a stored type is the documented one: `uint8` item data, integer labels.
+fn type_ok(found: &TypeDescriptor, labels: bool) -> bool {
+    if labels {
+        matches!(
+            found,
+            TypeDescriptor::Integer(_) | TypeDescriptor::Unsigned(_)
+        )
+    } else {
+        matches!(found, TypeDescriptor::Unsigned(hdf5::types::IntSize::U1))
+    }
+}
+
 impl DatasetFile {
+    /// Checks the element type of dataset `ds` (at `p`): `uint8` for item data, an integer type
+    /// for labels. Other types would be converted silently by HDF5 (float pixels in `[0, 1]`
+    /// become black bytes).
+    fn check_dtype(&self, ds: &hdf5::Dataset, p: &str, labels: bool) -> Result<()> {
+        let found = ds
+            .dtype()
+            .and_then(|t| t.to_descriptor())
+            .map_err(|e| Error::Format {
+                path: self.path.clone(),
+                message: format!("cannot read the type of `{p}`: {e}"),
+            })?;
+        if type_ok(&found, labels) {
+            return Ok(());
+        }
+        let expected = if labels {
+            "an integer type (int64)"
+        } else {
+            "uint8 (bytes 0..=255; scale float pixels in [0, 1] by 255 and round)"
+        };
+        Err(Error::Format {
+            path: self.path.clone(),
+            message: format!("`{p}` holds {found} values, expected {expected}"),
+        })
+    }
+
+    /// Checks label values against what the file declares: a categorical label (with named
+    /// values) takes only those; `number` only the study's numbers.
+    fn check_label_values(&self, p: &str, spec: &LabelSpec, values: &[i64]) -> Result<()> {
+        let bad = |i: usize, v: i64, allowed: String| Error::Format {
+            path: self.path.clone(),
+            message: format!("`{p}` row {i} is {v}, outside the declared values ({allowed})"),
+        };
+        if !spec.values.is_empty() {
+            if let Some((i, &v)) = values
+                .iter()
+                .enumerate()
+                .find(|(_, v)| !spec.values.contains_key(v))
+            {
+                let allowed: Vec<String> = spec
+                    .values
+                    .iter()
+                    .map(|(k, n)| format!("{k} = {n}"))
+                    .collect();
+                return Err(bad(i, v, allowed.join(", ")));
+            }
+        } else if spec.name == crate::vocab::NUMBER {
+            let range = crate::vocab::NUMBERS;
+            if let Some((i, &v)) = values.iter().enumerate().find(|(_, v)| !range.contains(v)) {
+                return Err(bad(
+                    i,
+                    v,
+                    format!("numbers {}..={}", range.start(), range.end()),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Opens `path` and checks that it is a rensou dataset of a supported version.
     pub fn open(path: &Path) -> Result<Self> {
         let meta = std::fs::metadata(path).map_err(|e| Error::io("cannot open", path, e))?;
@@ -288,6 +358,13 @@ impl DatasetFile {
             let ds = g
                 .dataset(&format!("labels/{}", l.spec.name))
                 .map_err(|_| self.missing(&p))?;
+            self.check_dtype(&ds, &p, true)?;
+            if ds.shape().first() != Some(&n) || ds.ndim() != 1 {
+                return Err(Error::Format {
+                    path: self.path.clone(),
+                    message: format!("`{p}` has shape {:?}, the split has {n} pairs", ds.shape()),
+                });
+            }
             let values: Vec<i64> = ds.read_raw().map_err(|e| Error::Format {
                 path: self.path.clone(),
                 message: format!("cannot read `{p}` (damaged file?): {e}"),
@@ -298,6 +375,7 @@ impl DatasetFile {
                     message: format!("`{p}` has {} rows, the split has {n} pairs", values.len()),
                 });
             }
+            self.check_label_values(&p, &l.spec, &values)?;
             labels.insert(l.spec.name.clone(), values);
         }
         Ok(labels)
@@ -309,11 +387,19 @@ impl DatasetFile {
         let g = self.modality_group(split, modality)?;
         let p = format!("/{}/{modality}/data", split.as_str());
         let ds = g.dataset("data").map_err(|_| self.missing(&p))?;
+        self.check_dtype(&ds, &p, false)?;
+        let n = self.pairs(split)?;
+        // Checked before the (possibly large) read.
+        if ds.shape().first() != Some(&n) {
+            return Err(Error::Format {
+                path: self.path.clone(),
+                message: format!("`{p}` has shape {:?}, the split has {n} pairs", ds.shape()),
+            });
+        }
         let data: Vec<u8> = ds.read_raw().map_err(|e| Error::Format {
             path: self.path.clone(),
             message: format!("cannot read `{p}` (damaged file?): {e}"),
         })?;
-        let n = self.pairs(split)?;
         let set = ItemSet {
             shape: info.item_shape,
             data,

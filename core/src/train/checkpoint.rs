@@ -4,15 +4,20 @@
 //! RUN/config.toml                      the resolved RunConfig
 //! RUN/metrics.jsonl                    one EpochMetrics JSON line per completed epoch
 //! RUN/grids/epoch-NNN.png              reconstruction / cross-generation grids
-//! RUN/checkpoints/epoch-NNN/           the last complete epoch (older ones are removed):
+//! RUN/checkpoints/epoch-NNN/           the last two complete epochs (older ones are removed):
 //!     model.mpk                        model record (named MessagePack, full precision)
 //!     optimizer.mpk                    optimizer record (Adam moments, step counts)
-//!     state.json                       epoch, metrics so far, config, versions
+//!     state.json                       epoch, metrics so far, config, versions, and the size
+//!                                      and FNV-1a hash of both records
 //! ```
 //!
 //! A checkpoint directory is filled under a temporary name and renamed into place, so a
-//! directory called `epoch-NNN` is always complete, even after a `SIGKILL`.
+//! directory called `epoch-NNN` is always complete, even after a `SIGKILL`. A record damaged
+//! afterwards (a truncated copy, a disk error) no longer matches the size and hash in its
+//! `state.json`: loading it fails with [`Error::DamagedCheckpoint`], which names the epoch
+//! before it, kept for this case.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -81,6 +86,32 @@ pub struct CheckpointState {
     pub config: RunConfig,
     /// Writer (`rensou-core 0.1.0`).
     pub created_by: String,
+    /// Size and hash of each record file (`model.mpk`, `optimizer.mpk`), checked on load;
+    /// absent in checkpoints written before it existed.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub files: BTreeMap<String, FileDigest>,
+}
+
+/// Size and FNV-1a hash of a checkpoint file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileDigest {
+    /// Length in bytes.
+    pub bytes: u64,
+    /// FNV-1a (64-bit) of the contents, as 16 hex digits.
+    pub fnv1a: String,
+}
+
+impl FileDigest {
+    /// The digest of `data`.
+    pub fn of(data: &[u8]) -> Self {
+        let h = data.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+        });
+        FileDigest {
+            bytes: data.len() as u64,
+            fnv1a: format!("{h:016x}"),
+        }
+    }
 }
 
 /// A checkpoint found on disk.
@@ -216,8 +247,30 @@ fn record_bytes<B: Backend, R: Record<B>>(record: R, what: &Path) -> Result<Vec<
         })
 }
 
-fn load_record<B: Backend, R: Record<B>>(path: &Path, device: &B::Device) -> Result<R> {
+fn load_record<B: Backend, R: Record<B>>(
+    ckpt: &Checkpoint,
+    file: &str,
+    device: &B::Device,
+) -> Result<R> {
+    let path = &ckpt.dir.join(file);
     let bytes = fs::read(path).map_err(io("cannot read", path))?;
+    if let Some(expected) = ckpt.state.files.get(file) {
+        let found = FileDigest::of(&bytes);
+        if &found != expected {
+            let problem = if found.bytes == expected.bytes {
+                format!(
+                    "{file} does not match the hash written with it ({} vs {})",
+                    found.fnv1a, expected.fnv1a
+                )
+            } else {
+                format!(
+                    "{file} has {} bytes, {} were written",
+                    found.bytes, expected.bytes
+                )
+            };
+            return Err(ckpt.damaged(problem));
+        }
+    }
     CheckpointRecorder::default()
         .load(bytes, device)
         .map_err(|e| Error::Checkpoint {
@@ -254,7 +307,12 @@ pub fn save_checkpoint<B: Backend, M: Module<B>, R: Record<B>>(
         write_synced(&tmp.join(MODEL_FILE), &model_bytes)?;
         let optim_bytes = record_bytes::<B, _>(optimizer, &tmp.join(OPTIMIZER_FILE))?;
         write_synced(&tmp.join(OPTIMIZER_FILE), &optim_bytes)?;
-        let json = serde_json::to_vec_pretty(state)
+        let mut state = state.clone();
+        state.files = BTreeMap::from([
+            (MODEL_FILE.to_owned(), FileDigest::of(&model_bytes)),
+            (OPTIMIZER_FILE.to_owned(), FileDigest::of(&optim_bytes)),
+        ]);
+        let json = serde_json::to_vec_pretty(&state)
             .map_err(|e| Error::Data(format!("checkpoint state: {e}")))?;
         write_synced(&tmp.join(STATE_FILE), &json)?;
         if let Ok(d) = fs::File::open(&tmp) {
@@ -277,13 +335,13 @@ pub fn save_checkpoint<B: Backend, M: Module<B>, R: Record<B>>(
             return Err(e);
         }
     };
-    // Older checkpoints are superseded.
+    // Older checkpoints are superseded; the one before is kept in case this one is damaged later.
     for entry in fs::read_dir(&root)
         .map_err(io("cannot read", &root))?
         .flatten()
     {
         let n = entry.file_name().to_string_lossy().into_owned();
-        if parse_epoch_dir(&n).is_some_and(|e| e < state.epoch) {
+        if parse_epoch_dir(&n).is_some_and(|e| e + 1 < state.epoch) {
             let p = entry.path();
             fs::remove_dir_all(&p).map_err(io("cannot remove", &p))?;
         }
@@ -294,13 +352,68 @@ pub fn save_checkpoint<B: Backend, M: Module<B>, R: Record<B>>(
 impl Checkpoint {
     /// Loads the model record into `model` (built from the same model config).
     pub fn load_model<B: Backend, M: Module<B>>(&self, model: M, device: &B::Device) -> Result<M> {
-        let record = load_record::<B, M::Record>(&self.dir.join(MODEL_FILE), device)?;
+        let record = load_record::<B, M::Record>(self, MODEL_FILE, device)?;
         Ok(model.load_record(record))
     }
 
     /// Loads the optimizer record.
     pub fn load_optimizer<B: Backend, R: Record<B>>(&self, device: &B::Device) -> Result<R> {
-        load_record::<B, R>(&self.dir.join(OPTIMIZER_FILE), device)
+        load_record::<B, R>(self, OPTIMIZER_FILE, device)
+    }
+
+    /// Checks that both record files match the sizes and hashes written with them (without
+    /// decoding them).
+    pub fn verify(&self) -> Result<()> {
+        for file in [MODEL_FILE, OPTIMIZER_FILE] {
+            let Some(expected) = self.state.files.get(file) else {
+                continue;
+            };
+            let path = self.dir.join(file);
+            let bytes = fs::read(&path).map_err(io("cannot read", &path))?;
+            if &FileDigest::of(&bytes) != expected {
+                return Err(self.damaged(format!(
+                    "{file} has {} bytes and hash {}, {} bytes and hash {} were written",
+                    bytes.len(),
+                    FileDigest::of(&bytes).fnv1a,
+                    expected.bytes,
+                    expected.fnv1a
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The error for a damaged record of this checkpoint, naming the way back.
+    fn damaged(&self, problem: String) -> Error {
+        let epoch = self.state.epoch;
+        let run_dir = self
+            .dir
+            .parent()
+            .and_then(Path::parent)
+            .map_or_else(|| self.dir.clone(), Path::to_path_buf);
+        let previous = epoch.checked_sub(1).filter(|&p| {
+            p > 0
+                && self
+                    .dir
+                    .with_file_name(epoch_dir_name(p))
+                    .join(STATE_FILE)
+                    .is_file()
+        });
+        let remedy = match previous {
+            Some(p) => format!(
+                "to resume from epoch {p}, move {} out of the way and run `rensou train --out {} \
+                 --resume` again",
+                self.dir.display(),
+                run_dir.display()
+            ),
+            None => "no earlier checkpoint is kept, so the run must start again".to_owned(),
+        };
+        Error::DamagedCheckpoint {
+            epoch,
+            dir: self.dir.clone(),
+            problem,
+            remedy,
+        }
     }
 }
 
@@ -313,16 +426,30 @@ pub fn new_state(epoch: usize, metrics: Vec<EpochMetrics>, config: RunConfig) ->
         metrics,
         config,
         created_by: concat!("rensou-core ", env!("CARGO_PKG_VERSION")).into(),
+        files: BTreeMap::new(),
     }
 }
 
-/// Rebuilds the trained model of a run: the model from `RUN/config.toml`, its parameters from
-/// the last complete checkpoint. For inference and analyses (any backend, no optimizer).
+/// Rebuilds the trained model of a run: the model from the config stored with its last
+/// complete checkpoint (the one its parameters were trained under), the data file from
+/// `RUN/config.toml` (which a resumed run may change). For inference and analyses (any
+/// backend, no optimizer).
 pub fn load_run<B: Backend>(run_dir: &Path, device: &B::Device) -> Result<(Model<B>, RunConfig)> {
-    let config = RunConfig::read(&run_dir.join(RUN_CONFIG_FILE))?;
+    let mut config = RunConfig::read(&run_dir.join(RUN_CONFIG_FILE))?;
     let checkpoint = latest_checkpoint(run_dir)?.ok_or_else(|| Error::NoCheckpoint {
         dir: run_dir.to_path_buf(),
     })?;
+    let trained = &checkpoint.state.config;
+    trained.validate()?;
+    if config.model != trained.model || config.data.modalities != trained.data.modalities {
+        // The model must be the one the parameters belong to (burn does not check shapes).
+        config.model = trained.model.clone();
+        config.data.modalities = trained.data.modalities.clone();
+    }
+    crate::memory::check(
+        "loading the model",
+        &crate::memory::model_estimate(&config.model),
+    )?;
     let model = config.model.init::<B>(device)?;
     let model = checkpoint.load_model::<B, _>(model, device)?;
     Ok((model, config))

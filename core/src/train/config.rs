@@ -44,6 +44,13 @@ use crate::{Error, Result};
 /// File name of the resolved config inside a run directory.
 pub const RUN_CONFIG_FILE: &str = "config.toml";
 
+/// The largest `training.k` a config may ask for (the paper trains with 20).
+pub const MAX_K: usize = 10_000;
+/// The largest `training.batch_size` a config may ask for (the paper uses 128).
+pub const MAX_BATCH_SIZE: usize = 65_536;
+/// The largest seed: configs are stored as TOML, whose integers are signed 64-bit.
+pub const MAX_SEED: u64 = i64::MAX as u64;
+
 fn default_epochs() -> usize {
     50
 }
@@ -160,8 +167,11 @@ impl TrainingConfig {
         if self.epochs == 0 {
             return Err(Error::config("training.epochs", "must be >= 1"));
         }
-        if self.batch_size == 0 {
-            return Err(Error::config("training.batch_size", "must be >= 1"));
+        if !(1..=MAX_BATCH_SIZE).contains(&self.batch_size) {
+            return Err(Error::config(
+                "training.batch_size",
+                format!("must be in 1..={MAX_BATCH_SIZE}, got {}", self.batch_size),
+            ));
         }
         if !(self.lr.is_finite() && self.lr > 0.0) {
             return Err(Error::config(
@@ -169,8 +179,20 @@ impl TrainingConfig {
                 format!("must be finite and > 0, got {}", self.lr),
             ));
         }
-        if self.k == 0 {
-            return Err(Error::config("training.k", "must be >= 1"));
+        if !(1..=MAX_K).contains(&self.k) {
+            return Err(Error::config(
+                "training.k",
+                format!("must be in 1..={MAX_K}, got {}", self.k),
+            ));
+        }
+        if self.seed > MAX_SEED {
+            return Err(Error::config(
+                "training.seed",
+                format!(
+                    "must be at most {MAX_SEED} (a TOML integer, stored with the run), got {}",
+                    self.seed
+                ),
+            ));
         }
         if self.looser && !self.objective.has_looser() {
             return Err(Error::config(
@@ -242,10 +264,8 @@ impl RunConfig {
 
     /// Parses and validates TOML text; `path` is used in errors.
     pub fn from_toml(text: &str, path: &Path) -> Result<Self> {
-        let config: RunConfig = toml::from_str(text).map_err(|e| Error::ConfigParse {
-            path: path.to_path_buf(),
-            message: e.message().to_owned(),
-        })?;
+        let config: RunConfig =
+            toml::from_str(text).map_err(|e| Error::toml_parse(path, text, &e))?;
         config.validate()?;
         Ok(config)
     }
@@ -611,16 +631,57 @@ pub struct RunSpec {
 impl RunSpec {
     /// Parses a user's TOML file (not yet resolved).
     pub fn from_toml(text: &str, path: &Path) -> Result<Self> {
-        toml::from_str(text).map_err(|e| Error::ConfigParse {
-            path: path.to_path_buf(),
-            message: e.message().to_owned(),
-        })
+        toml::from_str(text).map_err(|e| Error::toml_parse(path, text, &e))
     }
 
     /// Reads a user's TOML file.
     pub fn read(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io("cannot read", path, e))?;
         Self::from_toml(&text, path)
+    }
+
+    /// Reads a user's TOML file given to resume the run stored as `stored`: what the file
+    /// leaves out is the run's, not the defaults, so a file that sets only `k = 7` differs from
+    /// the run in `training.k` alone.
+    pub fn read_over(path: &Path, stored: &RunConfig) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io("cannot read", path, e))?;
+        let mut spec = Self::from_toml(&text, path)?;
+        let value: toml::Table =
+            toml::from_str(&text).map_err(|e| Error::toml_parse(path, &text, &e))?;
+        // [training]: the run's values, with the keys the file sets on top.
+        let mut training = toml::Table::try_from(&stored.training)
+            .map_err(|e| Error::config("training", e.to_string()))?;
+        if let Some(toml::Value::Table(t)) = value.get("training") {
+            training.extend(t.clone());
+        }
+        spec.training = toml::Value::Table(training)
+            .try_into()
+            .map_err(|e: toml::de::Error| Error::toml_parse(path, &text, &e))?;
+        // [data] and [model]: unset fields take the run's.
+        let (data, model) = (&mut spec.data, &mut spec.model);
+        data.file.get_or_insert_with(|| stored.data.file.clone());
+        data.modalities
+            .get_or_insert_with(|| stored.data.modalities.clone());
+        let m = &stored.model;
+        model.latent_dim.get_or_insert(m.latent_dim);
+        model.posterior.get_or_insert(m.posterior);
+        model.prior.family.get_or_insert(m.prior.family);
+        model.prior.learnable.get_or_insert(m.prior.learnable);
+        model.prior.theta.get_or_insert(m.prior.theta);
+        if model.net.is_none() && model.modalities.is_empty() {
+            model.modalities = m
+                .modalities
+                .iter()
+                .map(|s| ModalitySpec {
+                    name: s.name.clone(),
+                    net: Some(NetSpec::Full(s.net.clone())),
+                    likelihood: Some(s.likelihood),
+                    likelihood_scale: Some(s.likelihood_scale),
+                    weight: s.weight,
+                })
+                .collect();
+        }
+        Ok(spec)
     }
 
     /// Resolves the spec against its own data file (item shapes read from it), applies

@@ -39,7 +39,7 @@ pub use checkpoint::{
 };
 pub use config::{
     DataConfig, DataSpec, ModalitySpec, ModelSpec, NetChoice, NetSpec, Overrides, PriorSpec,
-    RunConfig, RunSpec, TrainingConfig, RUN_CONFIG_FILE,
+    RunConfig, RunSpec, TrainingConfig, MAX_BATCH_SIZE, MAX_K, MAX_SEED, RUN_CONFIG_FILE,
 };
 pub use data::{epoch_order, subset_indices, PairedData, SplitData};
 
@@ -95,12 +95,12 @@ fn is_empty_dir(dir: &Path) -> Result<bool> {
     }
 }
 
-/// Prepares the run directory: a new run needs an empty (or absent) directory; a resumed one
-/// needs the run's `config.toml`, whose model and modalities must equal `config`'s. Writes
-/// `config` as `RUN/config.toml` and returns the last complete checkpoint (resume only).
-fn prepare_run_dir(dir: &Path, config: &RunConfig, resume: bool) -> Result<Option<Checkpoint>> {
+/// Checks the run directory without writing to it: a new run needs an empty (or absent)
+/// directory; a resumed one needs the run's `config.toml`, whose model and modalities must equal
+/// `config`'s. Returns the last complete checkpoint (resume only).
+fn inspect_run_dir(dir: &Path, config: &RunConfig, resume: bool) -> Result<Option<Checkpoint>> {
     let config_path = dir.join(RUN_CONFIG_FILE);
-    let checkpoint = if resume {
+    if resume {
         if !config_path.is_file() {
             return Err(Error::NothingToResume {
                 dir: dir.to_path_buf(),
@@ -113,19 +113,62 @@ fn prepare_run_dir(dir: &Path, config: &RunConfig, resume: bool) -> Result<Optio
                 field,
             });
         }
-        checkpoint::remove_partial_files(dir)?;
-        latest_checkpoint(dir)?
+        let checkpoint = latest_checkpoint(dir)?;
+        if let Some(c) = &checkpoint {
+            // The parameters belong to the model they were trained as (burn loads a record of
+            // another shape without a word).
+            if let Some(field) = config.checkpoint_conflict(&c.state.config) {
+                return Err(Error::ResumeMismatch {
+                    dir: dir.to_path_buf(),
+                    field,
+                });
+            }
+            c.verify()?;
+        }
+        Ok(checkpoint)
     } else {
+        if dir.exists() && !dir.is_dir() {
+            return Err(Error::Data(format!(
+                "--out {} is a file, not a run directory",
+                dir.display()
+            )));
+        }
         if !is_empty_dir(dir)? {
             return Err(Error::RunDirNotEmpty {
                 dir: dir.to_path_buf(),
             });
         }
+        Ok(None)
+    }
+}
+
+/// Writes the run directory once the run can start: creates it (new run) or removes what a
+/// killed run left half-written (resume), then writes `config` as `RUN/config.toml`.
+fn open_run_dir(dir: &Path, config: &RunConfig, resume: bool) -> Result<()> {
+    if resume {
+        checkpoint::remove_partial_files(dir)?;
+    } else {
         std::fs::create_dir_all(dir).map_err(|e| Error::io("cannot create", dir, e))?;
-        None
-    };
-    write_bytes_atomically(&config_path, config.to_toml()?.as_bytes())?;
-    Ok(checkpoint)
+    }
+    write_bytes_atomically(&dir.join(RUN_CONFIG_FILE), config.to_toml()?.as_bytes())
+}
+
+/// Pairs a run keeps in memory (train + test, after the configured subsets), read from the data
+/// file's metadata without loading the items.
+fn pairs_in_memory(config: &RunConfig) -> Result<u64> {
+    let file = crate::store::DatasetFile::open(&config.data.file)?;
+    let t = &config.training;
+    let mut pairs = 0u64;
+    for (split, max) in [
+        (crate::Split::Train, t.max_train_pairs),
+        (crate::Split::Test, t.max_test_pairs),
+    ] {
+        if file.splits().contains(&split) {
+            let n = file.pairs(split)?;
+            pairs += max.map_or(n, |m| m.min(n)) as u64;
+        }
+    }
+    Ok(pairs)
 }
 
 fn check_finite(
@@ -160,7 +203,13 @@ pub fn train<B: AutodiffBackend>(
     config.validate()?;
     let progress = options.progress;
     let check_every = options.check_every.max(1);
-    let checkpoint = prepare_run_dir(run_dir, config, options.resume)?;
+    // Everything is checked before anything is written: a run that cannot start leaves the
+    // directory as it was (no stub config, no config pointing at the wrong data).
+    let checkpoint = inspect_run_dir(run_dir, config, options.resume)?;
+    crate::memory::check(
+        "training",
+        &crate::memory::training_estimate(config, pairs_in_memory(config)?),
+    )?;
     let t = &config.training;
     let seed = t.seed;
     let objective = config.objective();
@@ -189,11 +238,14 @@ pub fn train<B: AutodiffBackend>(
         ));
     }
     let resumed_from = start - 1;
+    // Prepared for the whole run before the directory is written.
+    let presenters = grid_presenters(config)?;
+    open_run_dir(run_dir, config, options.resume)?;
     checkpoint::write_metrics(run_dir, &metrics)?;
 
     let grid_indices = data.test.grid_indices();
-    // Modalities that present decoded items in other forms (sound as WAV) beside the grid.
-    let presenters = grid_presenters(config)?;
+    // `presenters`: modalities that present decoded items in other forms (sound as WAV) beside
+    // the grid.
     let grid_bytes: Vec<Vec<u8>> = data
         .test
         .sets

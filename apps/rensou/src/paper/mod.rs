@@ -403,6 +403,28 @@ fn check_modalities(modalities: &[String]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Refuses an `--out` that holds something other than a study: a study directory is new, empty,
+/// or has the `plan.json` an earlier `rensou paper` wrote.
+fn check_study_dir(out: &Path, plan_path: &Path) -> anyhow::Result<()> {
+    if out.exists() && !out.is_dir() {
+        bail!("--out {} is a file, not a study directory", out.display());
+    }
+    let non_empty = std::fs::read_dir(out).is_ok_and(|mut d| d.next().is_some());
+    if non_empty && !plan_path.is_file() {
+        let what = if out.join(RUN_CONFIG_FILE).is_file() {
+            "a training run"
+        } else {
+            "files that are not a study (no plan.json)"
+        };
+        bail!(
+            "--out {} holds {what}; give a new or empty directory, or one an earlier \
+             `rensou paper` wrote",
+            out.display()
+        );
+    }
+    Ok(())
+}
+
 /// Runs `rensou paper`.
 pub fn run(args: PaperArgs) -> anyhow::Result<()> {
     let start = Instant::now();
@@ -417,8 +439,9 @@ pub fn run(args: PaperArgs) -> anyhow::Result<()> {
             Preset::Paper => "paper-full",
         })
     });
-    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
     let plan_path = out.join("plan.json");
+    check_study_dir(&out, &plan_path)?;
+    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
     if let Ok(text) = std::fs::read_to_string(&plan_path) {
         let old: Plan = serde_json::from_str(&text).with_context(|| {
             format!(

@@ -1,0 +1,481 @@
+//! Hostile but realistic inputs fed to the binary: every one is refused with a one-line error
+//! that names the problem, a non-zero exit code, and no existing file changed (hashes before and
+//! after); or, where the input is recoverable, handled without losing anything.
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+
+const TINY: &[&str] = &[
+    "--data",
+    "tiny.h5",
+    "--config",
+    "tiny.toml",
+    "--modalities",
+    "a,b",
+];
+
+fn train_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+    let mut v: Vec<&str> = vec!["train"];
+    v.extend_from_slice(TINY);
+    v.extend_from_slice(extra);
+    v
+}
+
+/// A tiny dataset, config and a trained 1-epoch run `run` in a fresh directory.
+fn trained(epochs: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_tiny(dir.path());
+    write_config(dir.path());
+    ok(&rensou(
+        dir.path(),
+        &train_args(&["--out", "run", "--epochs", epochs, "--grid-every", "0"]),
+    ));
+    dir
+}
+
+/// Rewrites `/{split}/{modality}/data` of a dataset file as float32 values in [0, 1].
+fn store_float_pixels(path: &Path, split: &str, modality: &str) {
+    let _no_spawning = spawn_lock();
+    let f = hdf5::File::open_rw(path).expect("open rw");
+    let g = f.group(&format!("{split}/{modality}")).expect("group");
+    let ds = g.dataset("data").expect("data");
+    let shape = ds.shape();
+    let bytes: Vec<u8> = ds.read_raw().expect("read");
+    drop(ds);
+    g.unlink("data").expect("unlink");
+    let floats: Vec<f32> = bytes.iter().map(|&b| f32::from(b) / 255.0).collect();
+    g.new_dataset::<f32>()
+        .shape(shape)
+        .create("data")
+        .expect("create float data")
+        .write_raw(&floats)
+        .expect("write float data");
+}
+
+#[test]
+fn preview_never_writes_over_its_input_or_an_existing_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    write_tiny(d);
+    let e = refused(d, &["data", "preview", "tiny.h5", "--out", "tiny.h5"]);
+    assert!(e.contains("is the dataset being previewed"), "{e}");
+    let e = refused(
+        d,
+        &[
+            "data",
+            "preview",
+            "tiny.h5",
+            "--out",
+            "./tiny.h5",
+            "--force",
+        ],
+    );
+    assert!(e.contains("is the dataset being previewed"), "{e}");
+    std::fs::write(d.join("notes.png"), b"my own picture").expect("write");
+    let e = refused(d, &["data", "preview", "tiny.h5", "--out", "notes.png"]);
+    assert!(e.contains("already exists") && e.contains("--force"), "{e}");
+    ok(&rensou(
+        d,
+        &[
+            "data",
+            "preview",
+            "tiny.h5",
+            "--out",
+            "notes.png",
+            "--force",
+        ],
+    ));
+    assert!(image::open(d.join("notes.png")).is_ok());
+}
+
+#[test]
+fn preview_bounds_and_memory() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    write_tiny(d);
+    let e = refused(
+        d,
+        &[
+            "data",
+            "preview",
+            "tiny.h5",
+            "--out",
+            "p.png",
+            "--per-row",
+            "1000000",
+        ],
+    );
+    assert!(e.contains("--per-row must be in 1..=200"), "{e}");
+    let e = refused(
+        d,
+        &[
+            "data",
+            "preview",
+            "tiny.h5",
+            "--out",
+            "p.png",
+            "--per-row",
+            "-3",
+        ],
+    );
+    assert!(e.contains("--per-row") || e.contains("-3"), "{e}");
+    // Within the bounds, but more than this (pretended) machine has: refused with the estimate.
+    let e = refused_env(
+        d,
+        &[
+            "data",
+            "preview",
+            "tiny.h5",
+            "--out",
+            "p.png",
+            "--per-row",
+            "200",
+            "--scale",
+            "16",
+        ],
+        &[("RENSOU_MEMORY_LIMIT", "1000000")],
+    );
+    assert!(
+        e.contains("the preview needs about") && e.contains("lower `--per-row`"),
+        "{e}"
+    );
+}
+
+#[test]
+fn resume_with_data_of_another_shape_changes_nothing() {
+    let dir = trained("1");
+    let d = dir.path();
+    Tiny {
+        shape: vec![4, 4, 3],
+        ..Tiny::default()
+    }
+    .write(&d.join("other.h5"));
+    let e = refused(
+        d,
+        &[
+            "train", "--out", "run", "--resume", "--epochs", "2", "--data", "other.h5",
+        ],
+    );
+    assert!(e.contains("item_shape") && e.contains("[4, 4, 3]"), "{e}");
+    // The run still resumes on its own data.
+    ok(&rensou(
+        d,
+        &["train", "--out", "run", "--resume", "--epochs", "2"],
+    ));
+    assert!(d.join("run/checkpoints/epoch-002/state.json").is_file());
+}
+
+#[test]
+fn probe_refuses_test_items_of_another_shape() {
+    let dir = trained("1");
+    let d = dir.path();
+    // The dataset the run points at is replaced by one with smaller items.
+    Tiny {
+        shape: vec![4, 4, 3],
+        ..Tiny::default()
+    }
+    .write(&d.join("tiny.h5"));
+    let e = refused(d, &["probe", "--run", "run", "--probe", "tsne"]);
+    assert!(
+        e.contains("items of shape [8, 8, 3]") && e.contains("[4, 4, 3]"),
+        "{e}"
+    );
+    assert!(!d.join("run/latents.h5").exists());
+}
+
+#[test]
+fn a_run_that_cannot_start_writes_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    write_tiny(d);
+    write_config(d);
+    Tiny {
+        number: |i| if i == 5 { 42 } else { (i % 9 + 1) as i64 },
+        ..Tiny::default()
+    }
+    .write(&d.join("bad.h5"));
+    let e = refused(
+        d,
+        &[
+            "train",
+            "--data",
+            "bad.h5",
+            "--config",
+            "tiny.toml",
+            "--out",
+            "run",
+        ],
+    );
+    assert!(
+        e.contains("row 5 is 42") && e.contains("numbers 1..=9"),
+        "{e}"
+    );
+    assert!(!d.join("run").exists(), "no stub run directory");
+    // The same --out then works with good data.
+    ok(&rensou(d, &train_args(&["--out", "run", "--epochs", "1"])));
+}
+
+#[test]
+fn labels_outside_their_declared_values_are_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    write_config(d);
+    Tiny {
+        colour: Some(|i| if i == 7 { -1 } else { (i % 4) as i64 }),
+        ..Tiny::default()
+    }
+    .write(&d.join("colour.h5"));
+    let e = refused(d, &["data", "info", "colour.h5"]);
+    assert!(
+        e.contains("colour") && e.contains("row 7 is -1") && e.contains("3 = white"),
+        "{e}"
+    );
+    let e = refused(
+        d,
+        &[
+            "train",
+            "--data",
+            "colour.h5",
+            "--config",
+            "tiny.toml",
+            "--out",
+            "run",
+        ],
+    );
+    assert!(e.contains("row 7 is -1"), "{e}");
+}
+
+#[test]
+fn float_pixels_are_refused_with_the_expected_type() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    write_config(d);
+    let path = write_tiny(d);
+    store_float_pixels(&path, "train", "a");
+    let e = refused(d, &train_args(&["--out", "run"]));
+    assert!(
+        e.contains("float32") && e.contains("expected uint8") && e.contains("/train/a/data"),
+        "{e}"
+    );
+    let e = refused(d, &["data", "preview", "tiny.h5", "--out", "p.png"]);
+    assert!(e.contains("expected uint8"), "{e}");
+}
+
+#[test]
+fn memory_is_estimated_before_anything_is_allocated() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    write_tiny(d);
+    write_config(d);
+    // Beyond the documented bounds.
+    let e = refused(d, &train_args(&["--out", "run", "--k", "1000000"]));
+    assert!(e.contains("training.k") && e.contains("1..=10000"), "{e}");
+    std::fs::write(d.join("latent.toml"), "[model]\nlatent_dim = 10000000\n").expect("write");
+    let e = refused(
+        d,
+        &[
+            "train",
+            "--data",
+            "tiny.h5",
+            "--config",
+            "latent.toml",
+            "--out",
+            "run",
+        ],
+    );
+    assert!(
+        e.contains("model.latent_dim") && e.contains("1..=4096"),
+        "{e}"
+    );
+    let e = refused(d, &train_args(&["--out", "run", "--batch-size", "1000000"]));
+    assert!(e.contains("training.batch_size"), "{e}");
+    // Within them, but more than this (pretended) machine has: refused with the estimate.
+    let e = refused_env(
+        d,
+        &train_args(&["--out", "run", "--k", "10000"]),
+        &[("RENSOU_MEMORY_LIMIT", "500000000")],
+    );
+    assert!(
+        e.contains("training needs about")
+            && e.contains("more than the 500.0 MB available")
+            && e.contains("lower `training.k`"),
+        "{e}"
+    );
+    assert!(!d.join("run").exists());
+}
+
+#[test]
+fn numbers_out_of_range_get_clear_errors() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    write_tiny(d);
+    write_config(d);
+    let e = refused(d, &train_args(&["--out", "run", "--lr", "-0.01"]));
+    assert!(e.contains("training.lr") && e.contains("> 0"), "{e}");
+    let e = refused(
+        d,
+        &train_args(&["--out", "run", "--seed", "18446744073709551615"]),
+    );
+    assert!(
+        e.contains("training.seed") && e.contains("9223372036854775807"),
+        "{e}"
+    );
+    let e = refused(
+        d,
+        &[
+            "data",
+            "build",
+            "--out",
+            "x.h5",
+            "--seed",
+            "18446744073709551615",
+        ],
+    );
+    assert!(
+        e.contains("seed") && e.contains("9223372036854775807"),
+        "{e}"
+    );
+    // Usage errors are one line too, with exit code 2.
+    let out = rensou(d, &train_args(&["--out", "run", "--objective", "vae"]));
+    assert_eq!(out.status.code(), Some(2));
+    let e = fails(&out);
+    assert!(e.contains("vae") && e.contains("--help"), "{e}");
+}
+
+#[test]
+fn run_config_errors_name_the_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    write_tiny(d);
+    std::fs::write(
+        d.join("bad.toml"),
+        "[model]\nlatent_dim = 4\n\n[training]\nepochz = 3\n",
+    )
+    .expect("write");
+    let e = refused(
+        d,
+        &[
+            "train", "--data", "tiny.h5", "--config", "bad.toml", "--out", "run",
+        ],
+    );
+    assert!(
+        e.contains("bad.toml") && e.contains("line 5") && e.contains("epochz"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_damaged_checkpoint_is_named_with_the_way_back() {
+    let dir = trained("2");
+    let d = dir.path();
+    let model = d.join("run/checkpoints/epoch-002/model.mpk");
+    let len = std::fs::metadata(&model).expect("model.mpk").len();
+    let bytes = std::fs::read(&model).expect("read");
+    std::fs::write(&model, &bytes[..(len / 2) as usize]).expect("truncate");
+    let e = refused(d, &["train", "--out", "run", "--resume", "--epochs", "3"]);
+    assert!(
+        e.contains("checkpoint of epoch 2 is damaged")
+            && e.contains("model.mpk has")
+            && e.contains("to resume from epoch 1"),
+        "{e}"
+    );
+    let e = refused(d, &["probe", "--run", "run", "--probe", "tsne"]);
+    assert!(e.contains("checkpoint of epoch 2 is damaged"), "{e}");
+    // Following the advice: the run continues from epoch 1.
+    std::fs::rename(
+        d.join("run/checkpoints/epoch-002"),
+        d.join("damaged-epoch-002"),
+    )
+    .expect("move aside");
+    let out = ok(&rensou(
+        d,
+        &["train", "--out", "run", "--resume", "--epochs", "3"],
+    ));
+    assert!(
+        out.contains("resuming") && out.contains("after epoch 1"),
+        "{out}"
+    );
+    assert!(d.join("run/checkpoints/epoch-003/state.json").is_file());
+}
+
+#[test]
+fn a_resume_config_is_read_over_the_run() {
+    let dir = trained("1");
+    let d = dir.path();
+    // tiny.toml trained with batch 32; this file sets only K.
+    std::fs::write(d.join("k7.toml"), "[training]\nk = 7\n").expect("write");
+    let e = refused(
+        d,
+        &["train", "--out", "run", "--resume", "--config", "k7.toml"],
+    );
+    assert!(e.contains("training.k") && !e.contains("batch_size"), "{e}");
+    // A file that changes only the epochs resumes.
+    std::fs::write(d.join("more.toml"), "[training]\nepochs = 2\n").expect("write");
+    ok(&rensou(
+        d,
+        &["train", "--out", "run", "--resume", "--config", "more.toml"],
+    ));
+    assert!(d.join("run/checkpoints/epoch-002/state.json").is_file());
+}
+
+#[test]
+fn probe_failures_are_explained_and_a_damaged_classifier_cache_is_rebuilt() {
+    let dir = trained("1");
+    let d = dir.path();
+    std::fs::write(
+        d.join("probes.toml"),
+        "[[probes]]\ntype = \"arithmetic\"\nmodality = \"zzz\"\n",
+    )
+    .expect("write");
+    let out = rensou(
+        d,
+        &[
+            "probe",
+            "--run",
+            "run",
+            "--config",
+            "probes.toml",
+            "--probe",
+            "arithmetic,tsne",
+        ],
+    );
+    let e = fails(&out);
+    assert!(
+        e.contains("1 of 2 probes failed") && e.contains("arithmetic (") && e.contains("zzz"),
+        "{e}"
+    );
+    assert!(d.join("run/probes/tsne/metrics.json").is_file());
+
+    // The arithmetic probe trains the `a` number classifier and caches it.
+    std::fs::write(
+        d.join("probes.toml"),
+        "[[probes]]\ntype = \"arithmetic\"\nmodality = \"a\"\nsamples = 8\n",
+    )
+    .expect("write");
+    let arithmetic = ["probe", "--run", "run", "--config", "probes.toml"];
+    ok(&rensou(d, &arithmetic));
+    let cache = d.join("run/classifiers/a-number.mpk");
+    let bytes = std::fs::read(&cache).expect("classifier cache");
+    std::fs::write(&cache, &bytes[..bytes.len() / 3]).expect("truncate");
+    let out = ok(&rensou(d, &arithmetic));
+    assert!(
+        out.contains("cannot be read") && out.contains("retraining"),
+        "{out}"
+    );
+    assert_eq!(std::fs::read(&cache).expect("rebuilt").len(), bytes.len());
+}
+
+#[test]
+fn paper_refuses_a_directory_that_is_not_a_study() {
+    let dir = trained("1");
+    let d = dir.path();
+    let e = refused(d, &["paper", "--out", "run", "--seeds", "1"]);
+    assert!(e.contains("holds a training run"), "{e}");
+    std::fs::create_dir(d.join("stuff")).expect("mkdir");
+    std::fs::write(d.join("stuff/thesis.tex"), "chapter 1").expect("write");
+    let e = refused(d, &["paper", "--out", "stuff"]);
+    assert!(e.contains("not a study"), "{e}");
+}
