@@ -57,9 +57,141 @@ pub fn write_bytes_atomically(target: &Path, bytes: &[u8]) -> Result<()> {
     })
 }
 
+/// An exclusive lock on a file beside a shared artefact (`dataset.h5.lock`), held until dropped.
+///
+/// Many workers (threads, processes, Slurm tasks on other nodes) may share one output
+/// directory; whatever is created once (the dataset, a classifier, a training run, the report)
+/// is created under such a lock. The lock is the operating system's (`flock`, which Linux maps
+/// to POSIX byte-range locks on NFS), so it **survives a killed holder**: the kernel (or the
+/// NFS server, once the dead client's lease expires) releases it when the holder's process
+/// ends, however it ends, and the next worker proceeds. Lock files are never deleted (deleting
+/// one while another worker waits on it would let two workers hold "the" lock); each holds one
+/// line saying who holds or last held it.
+pub struct FileLock {
+    file: fs::File,
+    path: PathBuf,
+}
+
+/// Who holds a lock: `host pid=N since UNIX-SECONDS`.
+fn holder_line() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "unknown-host".into());
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    format!("{host} pid={} since {since}\n", std::process::id())
+}
+
+impl FileLock {
+    fn open(path: &Path) -> Result<fs::File> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            fs::create_dir_all(dir).map_err(|e| Error::io("cannot create directory", dir, e))?;
+        }
+        fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(|e| Error::io("cannot open lock file", path, e))
+    }
+
+    fn mark_held(file: fs::File, path: &Path) -> Result<Self> {
+        use std::io::{Seek, Write};
+        let mut f = &file;
+        let line = holder_line();
+        // Best effort: the line only tells waiting workers who holds the lock.
+        let _ = f.set_len(0);
+        let _ = f.seek(std::io::SeekFrom::Start(0));
+        let _ = f.write_all(line.as_bytes());
+        Ok(FileLock {
+            file,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Takes the lock at `path` if nobody holds it; `None` when another worker does.
+    pub fn try_acquire(path: &Path) -> Result<Option<Self>> {
+        let file = Self::open(path)?;
+        match file.try_lock() {
+            Ok(()) => Self::mark_held(file, path).map(Some),
+            Err(fs::TryLockError::WouldBlock) => Ok(None),
+            Err(fs::TryLockError::Error(e)) => Err(Error::io("cannot lock", path, e)),
+        }
+    }
+
+    /// Takes the lock at `path`, waiting as long as another worker holds it; `waiting` is
+    /// called once with the holder's line when the lock is busy.
+    pub fn acquire(path: &Path, waiting: impl FnOnce(&str)) -> Result<Self> {
+        if let Some(lock) = Self::try_acquire(path)? {
+            return Ok(lock);
+        }
+        waiting(Self::holder(path).as_deref().unwrap_or("another worker"));
+        let file = Self::open(path)?;
+        file.lock().map_err(|e| Error::io("cannot lock", path, e))?;
+        Self::mark_held(file, path)
+    }
+
+    /// Who holds (or last held) the lock at `path`, from its file.
+    pub fn holder(path: &Path) -> Option<String> {
+        fs::read_to_string(path)
+            .ok()
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+    }
+
+    /// The lock file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for FileLock {
+    fn drop(&mut self) {
+        let _ = self.file.unlock();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_lock_excludes_others_until_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/thing.lock");
+        let held = FileLock::try_acquire(&path).unwrap().expect("free");
+        // Another open file description is another holder, as another process would be.
+        assert!(FileLock::try_acquire(&path).unwrap().is_none());
+        let who = FileLock::holder(&path).unwrap();
+        assert!(
+            who.contains(&format!("pid={}", std::process::id())),
+            "{who}"
+        );
+        drop(held);
+        let again = FileLock::try_acquire(&path).unwrap();
+        assert!(again.is_some());
+        assert!(path.is_file(), "lock files are never deleted");
+    }
+
+    #[test]
+    fn a_waiting_worker_gets_the_lock_when_the_holder_lets_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.lock");
+        let held = FileLock::try_acquire(&path).unwrap().expect("free");
+        let p = path.clone();
+        let waiter = std::thread::spawn(move || {
+            let mut told = String::new();
+            let lock = FileLock::acquire(&p, |who| told = who.to_owned()).unwrap();
+            drop(lock);
+            told
+        });
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        drop(held);
+        let told = waiter.join().unwrap();
+        assert!(told.contains("pid="), "{told}");
+    }
 
     #[test]
     fn failed_write_leaves_nothing() {

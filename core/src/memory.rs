@@ -143,22 +143,25 @@ pub fn net_parameters(net: &NetConfig, item_shape: &[usize], latent: u64) -> u64
     let features: u64 = item_shape.iter().map(|&d| d as u64).product();
     match net {
         NetConfig::Mlp(mlp) => {
-            let mut widths = vec![features];
-            widths.extend(mlp.hidden.iter().map(|&h| h as u64));
-            let body: u64 = widths
+            let layer = |i: u64, o: u64| i.saturating_mul(o).saturating_add(o);
+            let hidden: Vec<u64> = mlp.hidden.iter().map(|&h| h as u64).collect();
+            let (first, last) = match (hidden.first(), hidden.last()) {
+                (Some(&f), Some(&l)) => (f, l),
+                _ => (features, features),
+            };
+            let between: u64 = hidden
                 .windows(2)
-                .map(|w| w[0].saturating_mul(w[1]).saturating_add(w[1]))
+                .map(|w| layer(w[0], w[1]))
                 .fold(0, u64::saturating_add);
-            let last = *widths.last().unwrap_or(&features);
-            // Encoder: body + two heads (location, scale); decoder: the mirror + output layer.
-            let heads = 2 * (last.saturating_mul(latent).saturating_add(latent));
-            let first = mlp.hidden.first().map_or(features, |&h| h as u64);
-            let decoder_in = latent.saturating_mul(first).saturating_add(first);
-            let decoder_out = last.saturating_mul(features).saturating_add(features);
-            body.saturating_mul(2)
-                .saturating_add(heads)
-                .saturating_add(decoder_in)
-                .saturating_add(decoder_out)
+            // Encoder: features -> hidden..., two heads (location, scale); decoder: latent ->
+            // the hidden widths reversed -> features.
+            let encoder = layer(features, first)
+                .saturating_add(between)
+                .saturating_add(layer(last, latent).saturating_mul(2));
+            let decoder = layer(latent, last)
+                .saturating_add(between)
+                .saturating_add(layer(first, features));
+            encoder.saturating_add(decoder)
         }
         NetConfig::Conv2d(conv) => {
             let k2 = (conv.kernel as u64).saturating_mul(conv.kernel as u64);
@@ -255,8 +258,7 @@ pub fn training_estimate(config: &RunConfig, pairs: u64) -> Estimate {
         .fold(0, u64::saturating_add);
     let per_row = outputs
         .saturating_mul(OUTPUT_BUFFERS)
-        .saturating_add(hidden.saturating_mul(HIDDEN_BUFFERS))
-        .saturating_add(latent.saturating_mul(m).saturating_mul(4));
+        .saturating_add(hidden.saturating_mul(HIDDEN_BUFFERS));
     e.add(
         format!(
             "activations of one step ({} samples per modality x batch {})",
@@ -264,6 +266,14 @@ pub fn training_estimate(config: &RunConfig, pairs: u64) -> Estimate {
         ),
         rows.saturating_mul(per_row).saturating_mul(F32),
         "training.k",
+    );
+    // The latent samples, their log-densities under every posterior and their gradients.
+    e.add(
+        "latent samples of one step",
+        rows.saturating_mul(latent)
+            .saturating_mul(m.saturating_add(3))
+            .saturating_mul(F32),
+        "model.latent_dim",
     );
     e.add(
         "the dataset in memory",

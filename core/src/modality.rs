@@ -202,7 +202,7 @@ impl ItemSet {
         if n == 0 {
             return Err(Error::Data(format!("item shape {:?} is empty", self.shape)));
         }
-        if self.data.len() % n != 0 {
+        if !self.data.len().is_multiple_of(n) {
             return Err(Error::Data(format!(
                 "{} bytes is not a whole number of items of shape {:?}",
                 self.data.len(),

@@ -89,6 +89,89 @@ fn paper_runs_end_to_end_and_resumes() {
         ],
     ));
     assert!(e.contains("other settings"), "{e}");
+
+    // The same plan in pieces: plan, a report of nothing, two tasks by index and by id, then
+    // the rest two at a time. Same numbers as the sequential study.
+    let pieces: Vec<&str> = args
+        .iter()
+        .map(|a| if *a == "study" { "pieces" } else { *a })
+        .collect();
+    let mut plan = vec!["paper", "plan"];
+    plan.extend_from_slice(&pieces[1..]);
+    let out = ok(&rensou(dir.path(), &plan));
+    assert!(
+        out.contains("planned 6 tasks") && out.contains("mmvae-s0"),
+        "{out}"
+    );
+    let tasks: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("pieces/tasks.json")).unwrap(),
+    )
+    .unwrap();
+    let list = tasks["tasks"].as_array().unwrap();
+    assert_eq!(list.len(), 6);
+    assert_eq!(list[2]["id"], "vae-cmnist-s0");
+    assert_eq!(list[2]["outputs"][0], "runs/vae-cmnist-s0");
+    let report = rensou(dir.path(), &["paper", "report", "--out", "pieces"]);
+    let err = String::from_utf8_lossy(&report.stderr).into_owned();
+    assert!(report.status.success(), "{err}");
+    assert!(err.contains("6 of 6 tasks are not finished"), "{err}");
+    let md = std::fs::read_to_string(dir.path().join("pieces/report.md")).unwrap();
+    assert!(md.contains("Incomplete study: 6 task(s)"), "{md}");
+    ok(&rensou(
+        dir.path(),
+        &["paper", "run-task", "--out", "pieces", "--task", "0"],
+    ));
+    ok(&rensou(
+        dir.path(),
+        &[
+            "paper",
+            "run-task",
+            "--out",
+            "pieces",
+            "--task",
+            "vae-cmnist-s1",
+        ],
+    ));
+    let again = rensou(
+        dir.path(),
+        &["paper", "run-task", "--out", "pieces", "--task", "0"],
+    );
+    let again = format!("{}{}", ok(&again), String::from_utf8_lossy(&again.stderr));
+    assert!(again.contains("already finished"), "{again}");
+    let e = fails(&rensou(
+        dir.path(),
+        &["paper", "run-task", "--out", "pieces", "--task", "9"],
+    ));
+    assert!(e.contains("no task `9`"), "{e}");
+    let mut jobs = pieces.clone();
+    jobs.extend_from_slice(&["--jobs", "2"]);
+    let out = rensou(dir.path(), &jobs);
+    ok(&out);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("2 tasks at once"), "{err}");
+    for id in ["mmvae-s1", "vae-oscn-s0"] {
+        assert!(dir.path().join(format!("pieces/logs/{id}.log")).is_file());
+    }
+    let numbers = |d: &str| {
+        let v: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.path().join(d).join("summary.json")).unwrap(),
+        )
+        .unwrap();
+        (
+            v["comparisons"].clone(),
+            v["verdicts"].clone(),
+            v["missing_tasks"].clone(),
+        )
+    };
+    let (seq, par) = (numbers("study"), numbers("pieces"));
+    assert_eq!(
+        seq.0, par.0,
+        "same numbers from the pieces as from one process"
+    );
+    assert_eq!(seq.1, par.1);
+    assert_eq!(par.2, serde_json::json!([]));
+    let md = std::fs::read_to_string(dir.path().join("pieces/report.md")).unwrap();
+    assert!(!md.contains("Incomplete study"), "{md}");
 }
 
 #[test]
@@ -163,4 +246,112 @@ fn paper_adds_a_model_on_every_modality() {
     // The paper's claims stay about the paper's pair.
     let comps = summary["comparisons"].as_array().unwrap();
     assert!(comps.iter().all(|c| c["modality"] != "audio"));
+}
+
+/// Starts `rensou args` in `cwd` with its stderr in `log`.
+fn spawn(cwd: &std::path::Path, args: &[&str], log: &str) -> std::process::Child {
+    let log = std::fs::File::create(cwd.join(log)).unwrap();
+    std::process::Command::new(common::rensou_bin())
+        .args(args)
+        .current_dir(cwd)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn workers_share_a_study_safely() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    tiny_mnist(&d.join("mnist"), 3, 2);
+    let plan = [
+        "paper",
+        "plan",
+        "--seeds",
+        "1",
+        "--epochs",
+        "40",
+        "--k",
+        "2",
+        "--max-train-pairs",
+        "64",
+        "--out",
+        "study",
+        "--mnist",
+        "mnist",
+    ];
+    ok(&rensou(d, &plan));
+    let task = [
+        "paper",
+        "run-task",
+        "--out",
+        "study",
+        "--task",
+        "vae-oscn-s0",
+    ];
+
+    // A worker killed mid-training (SIGKILL: no clean-up) loses nothing: its lock goes with
+    // it, and the next worker resumes from the last checkpoint.
+    let mut victim = spawn(d, &task, "victim.log");
+    let run = d.join("study/runs/vae-oscn-s0");
+    let start = std::time::Instant::now();
+    while !run.join("checkpoints/epoch-003/state.json").is_file()
+        && start.elapsed() < std::time::Duration::from_secs(120)
+    {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    victim.kill().unwrap();
+    let _ = victim.wait();
+    // The last complete checkpoint (the metrics log is rewritten just after it).
+    let done_before = std::fs::read_dir(run.join("checkpoints"))
+        .unwrap()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let n: usize = name.strip_prefix("epoch-")?.parse().ok()?;
+            e.path().join("state.json").is_file().then_some(n)
+        })
+        .max()
+        .unwrap();
+    assert!(
+        (3..40).contains(&done_before),
+        "{done_before} epochs before the kill"
+    );
+
+    // Two workers started on the same task: one trains it, the other waits and finds it done.
+    let mut a = spawn(d, &task, "a.log");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let mut b = spawn(d, &task, "b.log");
+    assert!(a.wait().unwrap().success());
+    assert!(b.wait().unwrap().success());
+    let (la, lb) = (
+        std::fs::read_to_string(d.join("a.log")).unwrap(),
+        std::fs::read_to_string(d.join("b.log")).unwrap(),
+    );
+    assert!(
+        la.contains(&format!("after epoch {done_before}")),
+        "resumed: {la}"
+    );
+    assert!(
+        lb.contains("waiting") && lb.contains("already finished"),
+        "{lb}"
+    );
+    let epochs: Vec<u64> = std::fs::read_to_string(run.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["epoch"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(epochs, (1..=40).collect::<Vec<_>>(), "every epoch once");
+    let record: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("task.json")).unwrap()).unwrap();
+    assert_eq!(
+        record["invocations"], 1,
+        "only one worker did work: {record}"
+    );
 }

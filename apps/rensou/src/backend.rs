@@ -27,16 +27,34 @@ pub const IS_GPU: bool = cfg!(feature = "cuda");
 /// Steps between loss read-backs (each one is a host synchronisation on a GPU).
 pub const CHECK_EVERY: usize = if IS_GPU { 50 } else { 1 };
 
-/// The device to run on.
+/// The environment variable naming the GPU to run on (an index; set per child process by
+/// `rensou paper --devices`).
+pub const DEVICE_ENV: &str = "RENSOU_DEVICE";
+
+/// The device to run on: with the CUDA build, GPU `$RENSOU_DEVICE` when set, else GPU 0.
 pub fn device() -> Device {
+    #[cfg(feature = "cuda")]
+    if let Some(index) = std::env::var(DEVICE_ENV)
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+    {
+        return burn_cuda::CudaDevice { index };
+    }
     Device::default()
 }
 
-/// CPU threads the CPU backend uses (rayon's default: one per core).
+/// CPU threads the CPU backend uses: `RAYON_NUM_THREADS` when set (rensou paper --jobs sets it
+/// per task), else one per core.
 pub fn cpu_threads() -> usize {
-    std::thread::available_parallelism()
-        .map(std::num::NonZeroUsize::get)
-        .unwrap_or(1)
+    std::env::var("RAYON_NUM_THREADS")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(std::num::NonZeroUsize::get)
+                .unwrap_or(1)
+        })
 }
 
 /// One line naming the backend and device, e.g. `flex (CPU, 2 threads) on Cpu` or

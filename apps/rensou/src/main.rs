@@ -42,7 +42,7 @@ enum Command {
     /// Run analysis probes on a trained run (metrics.json and figures per probe).
     Probe(probe_cmd::ProbeArgs),
     /// The paper setup end to end: dataset, MMVAE and VAEs per seed, probes, report.
-    Paper(paper::PaperArgs),
+    Paper(Box<paper::PaperCli>),
     /// Train an MMVAE (or, with one modality, a VAE) on a paired dataset.
     Train(train_cmd::TrainArgs),
     /// Benchmarks (training throughput, beside the PyTorch reference).
@@ -55,7 +55,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Data(cmd) => data_cmd::run(cmd),
         Command::List => list(),
         Command::Probe(args) => probe_cmd::run(args),
-        Command::Paper(args) => paper::run(args),
+        Command::Paper(args) => paper::run(*args),
         Command::Train(args) => train_cmd::run(args),
         Command::Bench(cmd) => bench_cmd::run(cmd),
     }

@@ -238,6 +238,16 @@ impl<B: AutodiffBackend> CachedClassifiers<B> {
         let info = ds.modality_info(Split::Train, modality)?;
         let features: usize = info.item_shape.iter().product();
         let (record_path, meta_path) = self.paths(modality, label);
+        // Workers sharing the cache (parallel tasks of one study) train each classifier once:
+        // the first trains it under the lock, the others wait and load it.
+        let _lock = crate::fsutil::FileLock::acquire(
+            &self.cache_dir.join(format!("{modality}-{label}.lock")),
+            |who| {
+                self.note(format!(
+                    "classifier {modality}/{label}: waiting for {who}, which is training it"
+                ))
+            },
+        )?;
         if let (Ok(bytes), Ok(text)) = (
             std::fs::read(&record_path),
             std::fs::read_to_string(&meta_path),
@@ -381,7 +391,7 @@ impl<B: AutodiffBackend> Classifiers for CachedClassifiers<B> {
         let device = self.device.clone();
         self.with_trained(modality, label, |t| {
             let features: usize = t.meta.item_shape.iter().product();
-            if features == 0 || items.len() % features != 0 {
+            if features == 0 || !items.len().is_multiple_of(features) {
                 return Err(Error::Data(format!(
                     "{} values are not a whole number of `{modality}` items of {features} values",
                     items.len()

@@ -90,7 +90,7 @@ impl<B: Backend> ModelView for MmvaeView<B> {
     fn encode(&self, modality: &str, items: &[u8]) -> Result<Latents> {
         let m = self.index(modality)?;
         let features = self.config.modalities[m].features();
-        if items.len() % features != 0 {
+        if !items.len().is_multiple_of(features) {
             return Err(Error::Data(format!(
                 "{} bytes are not a whole number of `{modality}` items",
                 items.len()
@@ -118,7 +118,7 @@ impl<B: Backend> ModelView for MmvaeView<B> {
     fn decode(&self, modality: &str, z: &[f32]) -> Result<Vec<f32>> {
         let m = self.index(modality)?;
         let dim = self.config.latent_dim;
-        if z.len() % dim != 0 {
+        if !z.len().is_multiple_of(dim) {
             return Err(Error::Data(format!(
                 "{} values are not whole latents of {dim}",
                 z.len()

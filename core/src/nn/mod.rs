@@ -424,7 +424,7 @@ pub fn bytes_to_input<B: Backend>(
     features: usize,
     device: &B::Device,
 ) -> Result<Tensor<B, 2>> {
-    if features == 0 || bytes.len() % features != 0 {
+    if features == 0 || !bytes.len().is_multiple_of(features) {
         return Err(Error::Data(format!(
             "{} bytes is not a whole number of items of {features} features",
             bytes.len()

@@ -215,7 +215,7 @@ pub fn write_images(
     pixels: &[u8],
 ) -> Result<(), CmnistError> {
     let per = rows * cols;
-    if per == 0 || pixels.len() % per != 0 {
+    if per == 0 || !pixels.len().is_multiple_of(per) {
         return Err(CmnistError::Shape(format!(
             "{} pixels are not a whole number of {rows}x{cols} images",
             pixels.len()

@@ -50,7 +50,7 @@ pub fn parse_digits_json(path: &Path, text: &[u8]) -> Result<Vec<u8>, CmnistErro
         message,
     };
     let parsed: DigitsJson = serde_json::from_slice(text).map_err(|e| json_err(e.to_string()))?;
-    if parsed.data.len() % DIGIT_PIXELS != 0 {
+    if !parsed.data.len().is_multiple_of(DIGIT_PIXELS) {
         return Err(json_err(format!(
             "`data` has {} values, not a whole number of 28x28 digits ({DIGIT_PIXELS} values each)",
             parsed.data.len()

@@ -113,7 +113,7 @@ impl std::fmt::Display for Shape {
 /// Arm thickness of the cross at `size`: the value closest to `size / 3` (at least 1) with the
 /// same parity as `size`, so that the arms sit exactly in the middle (2 px for 6 px objects).
 pub fn cross_thickness(size: usize) -> usize {
-    let mut best = if size % 2 == 0 { 2 } else { 1 };
+    let mut best = if size.is_multiple_of(2) { 2 } else { 1 };
     let mut t = best;
     while t <= size {
         let err = (3 * t).abs_diff(size);

@@ -18,7 +18,7 @@ impl<'a> Points<'a> {
                 "points need a dimension of at least 1".into(),
             ));
         }
-        if data.len() % dim != 0 {
+        if !data.len().is_multiple_of(dim) {
             return Err(TsneError::Input(format!(
                 "{} values are not a whole number of {dim}-dimensional points",
                 data.len()

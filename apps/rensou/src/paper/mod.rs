@@ -2,27 +2,35 @@
 //! single-modality VAEs for every seed, every probe on every model, and a report with the
 //! paper's four claims tested across seeds.
 //!
-//! Everything lands under `--out`: `data/`, `runs/<model>-s<seed>/`, `classifiers/` (shared by
-//! all runs), `report.md`, `report.html`, `summary.json`. Re-running skips finished work and
-//! resumes unfinished runs, so an interrupted `paper` continues where it stopped.
+//! Everything lands under `--out`: `plan.json`, `tasks.json`, `data/`, `runs/<model>-s<seed>/`,
+//! `classifiers/` (shared by all runs), `report.md`, `report.html`, `summary.json`. Re-running
+//! skips finished work and resumes unfinished runs, so an interrupted `paper` continues where it
+//! stopped.
+//!
+//! The study is a plan of independent tasks, one per (model, seed): train, then probe
+//! ([`tasks`]). `rensou paper` runs them one after another, or `--jobs N` at once in child
+//! processes; `paper plan` / `paper run-task` / `paper report` are the same pieces for other
+//! schedulers, and `paper slurm` writes (and submits) a Slurm job array of them ([`slurm`]).
+//! Workers share the output directory through locks ([`rensou_core::fsutil::FileLock`]).
 
 mod doc;
 mod report;
+mod slurm;
+mod tasks;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context};
-use clap::{Args, ValueEnum};
-use rensou_core::analysis::{probe_run, ClassifierConfig, ProbeRunOptions};
-use rensou_core::build::build_dataset;
+use clap::{Args, Subcommand, ValueEnum};
+use rensou_core::analysis::ClassifierConfig;
 use rensou_core::mmvae::ObjectiveKind;
 use rensou_core::probe::ProbeConfig;
 use rensou_core::registry::ProbeRegistry;
 use rensou_core::train::{
     self, latest_checkpoint, Overrides, RunSpec, TrainOptions, RUN_CONFIG_FILE,
 };
-use rensou_core::{SourceEnv, Split};
+use rensou_core::SourceEnv;
 use serde::{Deserialize, Serialize};
 
 use crate::backend;
@@ -79,6 +87,41 @@ pub struct PaperArgs {
     /// each, and the report sets it beside the two-modality and single-modality models.
     #[arg(long, value_delimiter = ',')]
     pub modalities: Option<Vec<String>>,
+    /// Tasks (one model of one seed: train, then probe) to run at once, each in its own process
+    /// with the CPU threads divided among them (1: one after another, in this process).
+    #[arg(long, default_value_t = 1)]
+    pub jobs: usize,
+    /// GPUs to run on, one task per GPU at a time (CUDA build only), e.g. `0,1,2,3`.
+    #[arg(long, value_delimiter = ',')]
+    pub devices: Option<Vec<usize>>,
+}
+
+/// `rensou paper`: the whole study, or one of its pieces.
+#[derive(Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct PaperCli {
+    /// A piece of the study (default: all of it).
+    #[command(subcommand)]
+    pub command: Option<PaperCommand>,
+    /// The study's settings.
+    #[command(flatten)]
+    pub args: PaperArgs,
+}
+
+/// The pieces of `rensou paper`, for running the study under another scheduler.
+#[derive(Subcommand)]
+pub enum PaperCommand {
+    /// Write the plan (plan.json, tasks.json: each task's id, inputs and outputs) and build the
+    /// dataset; prints the tasks.
+    Plan(PaperArgs),
+    /// Run one task of a planned study (idempotent: a finished task is skipped, an interrupted
+    /// one resumes from its checkpoint; a task another worker is running is waited for).
+    RunTask(tasks::RunTaskArgs),
+    /// Write the report from whatever tasks are finished, saying which are missing.
+    Report(tasks::ReportArgs),
+    /// Write a Slurm job array (one array element per task) and a report job that depends on
+    /// it; `--submit` submits both with sbatch.
+    Slurm(slurm::SlurmArgs),
 }
 
 fn default_modalities() -> Vec<String> {
@@ -425,165 +468,51 @@ fn check_study_dir(out: &Path, plan_path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs `rensou paper`.
-pub fn run(args: PaperArgs) -> anyhow::Result<()> {
+/// Runs `rensou paper` (or one of its pieces).
+pub fn run(cli: PaperCli) -> anyhow::Result<()> {
+    match cli.command {
+        None => run_study(cli.args),
+        Some(PaperCommand::Plan(args)) => tasks::plan_command(&args),
+        Some(PaperCommand::RunTask(args)) => tasks::run_task_command(&args),
+        Some(PaperCommand::Report(args)) => tasks::report_command(&args),
+        Some(PaperCommand::Slurm(args)) => slurm::run(&args),
+    }
+}
+
+/// The whole study: plan, every task (one after another, or `--jobs` / `--devices` at once),
+/// then the report.
+fn run_study(args: PaperArgs) -> anyhow::Result<()> {
     let start = Instant::now();
-    let plan = Plan::new(&args);
-    if plan.seeds == 0 || plan.epochs == 0 {
-        bail!("--seeds and --epochs must be at least 1");
-    }
-    check_modalities(&plan.modalities)?;
-    let out = args.out.clone().unwrap_or_else(|| {
-        PathBuf::from(match plan.preset {
-            Preset::Quick => "paper-quick",
-            Preset::Paper => "paper-full",
-        })
-    });
-    let plan_path = out.join("plan.json");
-    check_study_dir(&out, &plan_path)?;
-    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
-    if let Ok(text) = std::fs::read_to_string(&plan_path) {
-        let old: Plan = serde_json::from_str(&text).with_context(|| {
-            format!(
-                "{} is damaged; remove it to start over",
-                plan_path.display()
-            )
-        })?;
-        let same = Plan {
-            seeds: old.seeds,
-            ..plan.clone()
-        } == old;
-        if !same {
-            bail!(
-                "{} holds a study with other settings ({}); use another --out, or remove it",
-                out.display(),
-                plan_path.display()
-            );
-        }
-    }
-    rensou_core::fsutil::write_bytes_atomically(
-        &plan_path,
-        serde_json::to_string_pretty(&plan)?.as_bytes(),
-    )?;
-    let device = backend::device();
-    let backend_line = backend::describe(&device);
+    let parallel = tasks::Parallelism::from_args(&args)?;
+    let study = tasks::Study::prepare(&args)?;
+    let backend_line = backend::describe(&backend::device());
     eprintln!("backend: {backend_line}");
     eprintln!(
-        "paper ({:?} preset): {} seeds x {} models, {} epochs, K = {}, {} -> {}",
-        plan.preset,
-        plan.seeds,
-        models(&plan.modalities).len(),
-        plan.epochs,
-        plan.k,
-        plan.objective.as_str(),
-        out.display()
+        "paper ({:?} preset): {} seeds x {} models = {} tasks, {} epochs, K = {}, {} -> {}{}",
+        study.plan.preset,
+        study.plan.seeds,
+        study.models.len(),
+        study.tasks.len(),
+        study.plan.epochs,
+        study.plan.k,
+        study.plan.objective.as_str(),
+        study.out.display(),
+        parallel.describe()
     );
-    let bars = Bars::new();
-    let mut stages = Vec::new();
-
-    // 1. Dataset.
-    let dataset = out.join("data").join(plan.dataset_name());
-    let t = Instant::now();
-    if dataset.is_file() {
-        stages.push(Stage {
-            name: "dataset".into(),
-            kind: "data".into(),
-            seconds: 0.0,
-            skipped: true,
-        });
-    } else {
-        let env = ensure_mnist(&args)?;
-        let cfg = crate::data_cmd::data_config(None, Some(&plan.modalities), None)?;
-        let report = build_dataset(&cfg, &env, &dataset, &bars)
-            .with_context(|| format!("cannot build {}", dataset.display()))?;
-        bars.finish();
-        eprintln!(
-            "dataset: {} ({} s)",
-            report
-                .splits
-                .iter()
-                .map(|(s, p, _)| format!("{s} {p} pairs"))
-                .collect::<Vec<_>>()
-                .join(", "),
-            report.elapsed.as_secs()
-        );
-        stages.push(Stage {
-            name: "dataset".into(),
-            kind: "data".into(),
-            seconds: t.elapsed().as_secs_f64(),
-            skipped: false,
-        });
-    }
-    let modalities: Vec<String> = rensou_core::store::DatasetFile::open(&dataset)?
-        .modalities()
-        .to_vec();
-    let kinds = models(&modalities);
-
-    // 2. Training and 3. probes, seed by seed (so an early stop still yields whole seeds).
-    let classifier_dir = out.join("classifiers");
-    for seed in 0..plan.seeds as u64 {
-        for model in &kinds {
-            let run_dir = out.join("runs").join(format!("{}-s{seed}", model.name));
-            let t = Instant::now();
-            eprintln!("[seed {seed}] training {} ...", model.name);
-            let trained = train_model(&dataset, model, seed, &plan, &run_dir, &bars)?;
-            bars.finish();
-            stages.push(Stage {
-                name: format!("train {} s{seed}", model.name),
-                kind: "train".into(),
-                seconds: t.elapsed().as_secs_f64(),
-                skipped: !trained,
-            });
-            let t = Instant::now();
-            let skipped = probes_done(&run_dir) && !trained;
-            if !skipped {
-                eprintln!("[seed {seed}] probing {} ...", model.name);
-                let summary = probe_run::<backend::Train>(
-                    &run_dir,
-                    ProbeRunOptions {
-                        probes: probes_for(model, &plan)?,
-                        split: Split::Test,
-                        classifier_dir: Some(classifier_dir.clone()),
-                        classifier: plan.classifier.clone(),
-                        seed,
-                    },
-                    &device,
-                    &backend_line,
-                    &bars,
-                )?;
-                bars.finish();
-                for line in &summary.classifier_log {
-                    eprintln!("  {line}");
-                }
-                for (name, v) in &summary.probes {
-                    if v["ok"].as_bool() != Some(true) {
-                        eprintln!(
-                            "  probe {name} FAILED: {}",
-                            v["error"].as_str().unwrap_or("?")
-                        );
-                    }
+    let ran = match parallel {
+        tasks::Parallelism::Sequential => {
+            let bars = Bars::new();
+            let mut ran = std::collections::BTreeSet::new();
+            for task in &study.tasks {
+                if tasks::run_task(&study, task, &bars)? {
+                    ran.insert(task.id.clone());
                 }
             }
-            stages.push(Stage {
-                name: format!("probe {} s{seed}", model.name),
-                kind: "probe".into(),
-                seconds: t.elapsed().as_secs_f64(),
-                skipped,
-            });
+            ran
         }
-    }
-
-    // 4. Report.
-    let t = Instant::now();
-    let inputs = report::Inputs {
-        out: &out,
-        plan: &plan,
-        models: &kinds,
-        modalities: &modalities,
-        backend: &backend_line,
-        dataset: &dataset,
+        other => tasks::run_in_processes(&study, &other)?,
     };
-    let written = report::write(&inputs, &mut stages, t, start)?;
+    let written = tasks::write_report(&study, &ran, start)?;
     for path in written {
         println!("wrote {}", path.display());
     }

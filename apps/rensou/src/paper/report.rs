@@ -28,6 +28,8 @@ pub struct Inputs<'a> {
     pub backend: &'a str,
     /// The dataset file.
     pub dataset: &'a Path,
+    /// Tasks (`<model>-s<seed>`) not finished yet: the report uses the others.
+    pub missing: &'a [String],
 }
 
 impl Inputs<'_> {
@@ -441,6 +443,15 @@ pub fn write(
             seeds, plan.preset
         )),
     ];
+    if !inputs.missing.is_empty() {
+        blocks.push(Block::Para(format!(
+            "**Incomplete study: {} task(s) are not finished** ({}). Every number below comes \
+             from the finished runs only; `rensou paper report` rewrites this report as more \
+             finish.",
+            inputs.missing.len(),
+            inputs.missing.join(", ")
+        )));
+    }
     let scaled = plan.scaled_down();
     if !scaled.is_empty() {
         blocks.push(Block::Para(
@@ -684,7 +695,7 @@ pub fn write(
     blocks.push(Block::List(vec![
         format!("rensou {} with burn 0.21.0; backend: {}", env!("CARGO_PKG_VERSION"), inputs.backend),
         format!("dataset: `{}`", inputs.dataset.display()),
-        format!("wall time of this invocation: {:.1} s (stages below; skipped stages were done by an earlier invocation)", start.elapsed().as_secs_f64()),
+        format!("wall time of this invocation: {:.1} s (stages below: each task's recorded training and probe time; \"already done\" marks work done by an earlier invocation or another worker)", start.elapsed().as_secs_f64()),
     ]));
     blocks.push(Block::Table(
         vec!["stage kind".into(), "seconds".into(), "share".into()],
@@ -740,6 +751,7 @@ pub fn write(
         "comparisons": comparisons,
         "all_modalities": all_rows,
         "stages": stages,
+        "missing_tasks": inputs.missing,
         "wall_seconds": start.elapsed().as_secs_f64(),
     });
     rensou_core::fsutil::write_bytes_atomically(
