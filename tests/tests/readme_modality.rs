@@ -74,8 +74,9 @@ fn the_modality_guide_quotes_the_audio_crate() {
         );
     }
     // The `use` line the guide promises is the one the binary has.
-    let main = std::fs::read_to_string(root().join("apps/rensou/src/main.rs")).expect("main.rs");
-    assert!(guide.contains("`use rensou_audio as _;`") && main.contains("use rensou_audio as _;"));
+    let lib = std::fs::read_to_string(root().join("apps/rensou/src/lib.rs")).expect("lib.rs");
+    assert!(guide.contains("`use rensou_audio as _;`") && lib.contains("use rensou_audio as _;"));
+    assert!(guide.contains("`apps/rensou/src/lib.rs`"));
 }
 
 #[test]

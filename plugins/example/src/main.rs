@@ -1,0 +1,8 @@
+//! `my-rensou`: the `rensou` binary with this crate's plugins (the `bars` modality and the
+//! `spread` probe) linked next to the built-in ones.
+
+use rensou_example as _; // linking the crate registers its plugins
+
+fn main() -> std::process::ExitCode {
+    rensou::cli::main()
+}
