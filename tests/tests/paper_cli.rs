@@ -172,6 +172,49 @@ fn paper_runs_end_to_end_and_resumes() {
     assert_eq!(par.2, serde_json::json!([]));
     let md = std::fs::read_to_string(dir.path().join("pieces/report.md")).unwrap();
     assert!(!md.contains("Incomplete study"), "{md}");
+    assert!(!md.contains("on incomplete seeds"), "{md}");
+
+    // A probe that fails for one seed: its directory is taken by a file, so the cluster probe of
+    // vae-oscn-s1 cannot write its results when the study probes it again.
+    let probes = dir.path().join("pieces/runs/vae-oscn-s1/probes");
+    std::fs::remove_dir_all(probes.join("cluster")).unwrap();
+    std::fs::write(probes.join("cluster"), "in the way").unwrap();
+    std::fs::remove_file(probes.join("summary.json")).unwrap();
+    let e = error_after_progress(&rensou(dir.path(), &pieces));
+    assert!(
+        e.contains("task vae-oscn-s1 failed")
+            && e.contains("cluster (")
+            && e.contains("--keep-going"),
+        "{e}"
+    );
+    let md = std::fs::read_to_string(dir.path().join("pieces/report.md")).unwrap();
+    let claim1 = md
+        .lines()
+        .find(|l| l.starts_with("Verdict:") && l.contains("oscn"))
+        .unwrap_or_else(|| panic!("no verdict line in:\n{md}"));
+    assert!(
+        claim1.contains("on incomplete seeds") && claim1.contains("1 of 2 for the VAE"),
+        "{claim1}"
+    );
+    // Asked to carry on, the study completes and exits 0; the verdicts still say what is missing.
+    let mut keep_going = pieces.clone();
+    keep_going.push("--keep-going");
+    ok(&rensou(dir.path(), &keep_going));
+    let md = std::fs::read_to_string(dir.path().join("pieces/report.md")).unwrap();
+    assert!(md.contains("1 of 2 for the VAE"), "{md}");
+    // A run trained with other settings is never taken for a finished run of this plan.
+    let state = dir
+        .path()
+        .join("study/runs/mmvae-s0/checkpoints/epoch-001/state.json");
+    let text = std::fs::read_to_string(&state).unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v["config"]["training"]["k"] = serde_json::json!(3);
+    std::fs::write(&state, serde_json::to_string(&v).unwrap()).unwrap();
+    let e = error_after_progress(&rensou(dir.path(), &args));
+    assert!(
+        e.contains("mmvae-s0 was trained with other settings") && e.contains("training.k"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -246,6 +289,16 @@ fn paper_adds_a_model_on_every_modality() {
     // The paper's claims stay about the paper's pair.
     let comps = summary["comparisons"].as_array().unwrap();
     assert!(comps.iter().all(|c| c["modality"] != "audio"));
+}
+
+/// The one error line of a failed run that printed progress on stderr before it.
+fn error_after_progress(out: &std::process::Output) -> String {
+    assert!(!out.status.success(), "expected a failure");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error")).collect();
+    assert_eq!(errors.len(), 1, "{stderr}");
+    errors[0].to_owned()
 }
 
 /// Starts `rensou args` in `cwd` with its stderr in `log`.

@@ -94,6 +94,11 @@ pub struct PaperArgs {
     /// GPUs to run on, one task per GPU at a time (CUDA build only), e.g. `0,1,2,3`.
     #[arg(long, value_delimiter = ',')]
     pub devices: Option<Vec<usize>>,
+    /// Carry on when a probe fails (its metrics are then missing from the report, whose
+    /// verdicts say so); without it a failed probe stops the study with an error, after
+    /// writing the report of what finished.
+    #[arg(long)]
+    pub keep_going: bool,
 }
 
 /// `rensou paper`: the whole study, or one of its pieces.
@@ -378,13 +383,6 @@ fn train_model(
     run_dir: &Path,
     progress: &Bars,
 ) -> anyhow::Result<bool> {
-    let done = latest_checkpoint(run_dir)
-        .ok()
-        .flatten()
-        .is_some_and(|c| c.state.epoch >= plan.epochs);
-    if done {
-        return Ok(false);
-    }
     let resume = run_dir.join(RUN_CONFIG_FILE).is_file();
     let mut spec = RunSpec::default();
     spec.data.file = Some(dataset.to_path_buf());
@@ -401,6 +399,19 @@ fn train_model(
         grid_every: Some(0),
         ..Overrides::default()
     })?;
+    // A run is finished when it has the plan's epochs *of this config*: a run trained with
+    // other settings is never taken for this one.
+    if let Some(c) = latest_checkpoint(run_dir)? {
+        if let Some(field) = config.resume_conflict(&c.state.config) {
+            bail!(
+                "{} was trained with other settings ({field}); move it away to retrain it",
+                run_dir.display()
+            );
+        }
+        if c.state.epoch >= plan.epochs {
+            return Ok(false);
+        }
+    }
     let device = backend::device();
     train::train::<backend::Train>(
         &config,
@@ -504,13 +515,29 @@ fn run_study(args: PaperArgs) -> anyhow::Result<()> {
             let bars = Bars::new();
             let mut ran = std::collections::BTreeSet::new();
             for task in &study.tasks {
-                if tasks::run_task(&study, task, &bars)? {
-                    ran.insert(task.id.clone());
+                match tasks::run_task(&study, task, &bars, args.keep_going) {
+                    Ok(true) => {
+                        ran.insert(task.id.clone());
+                    }
+                    Ok(false) => {}
+                    Err(e) => {
+                        // What finished is still reported before the error ends the study.
+                        let report = tasks::write_report(&study, &ran, start).map_or_else(
+                            |e| format!("; no report either: {e}"),
+                            |_| {
+                                format!(
+                                    "; the report of what finished is in {}",
+                                    study.out.display()
+                                )
+                            },
+                        );
+                        return Err(e.context(format!("task {} failed{report}", task.id)));
+                    }
                 }
             }
             ran
         }
-        other => tasks::run_in_processes(&study, &other)?,
+        other => tasks::run_in_processes(&study, &other, args.keep_going)?,
     };
     let written = tasks::write_report(&study, &ran, start)?;
     for path in written {

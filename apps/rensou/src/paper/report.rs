@@ -202,13 +202,14 @@ struct Comparison {
     test: Welch,
 }
 
+/// A mean with its interval and the number of seeds behind it (every table cell shows n).
 fn fmt_ci(c: &MeanCi) -> String {
     if c.n == 0 || c.mean.is_nan() {
-        "n/a".into()
+        "n/a (n = 0)".into()
     } else if c.lo.is_nan() {
         format!("{:.3} (n = {})", c.mean, c.n)
     } else {
-        format!("{:.3} [{:.3}, {:.3}]", c.mean, c.lo, c.hi)
+        format!("{:.3} [{:.3}, {:.3}] (n = {})", c.mean, c.lo, c.hi, c.n)
     }
 }
 
@@ -230,34 +231,76 @@ fn fmt_p(p: f64) -> String {
     }
 }
 
-/// The verdict line of a claim, from its primary comparisons.
-fn verdict(claim: usize, comps: &[&Comparison]) -> String {
+/// What one primary comparison says about its claim.
+#[derive(Clone, Debug, PartialEq)]
+enum Outcome {
+    /// The MMVAE is higher, Welch p < 0.05.
+    Reproduced,
+    /// The VAE is higher, Welch p < 0.05.
+    Reversed,
+    /// No difference at p < 0.05.
+    NotReproduced,
+    /// No test possible, with the reason.
+    NotTestable(&'static str),
+}
+
+/// The outcome of one primary comparison: `a` the MMVAE's values across seeds, `b` the VAE's.
+fn outcome(a: &MeanCi, b: &MeanCi, t: &Welch) -> Outcome {
+    if a.n < 2 || b.n < 2 {
+        return Outcome::NotTestable("needs at least 2 seeds with finite values per model");
+    }
+    // Zero up to rounding (the mean of equal values need not be exactly one of them).
+    let flat = |c: &MeanCi| c.sd <= 1e-9 * c.mean.abs().max(1.0);
+    if flat(a) && flat(b) {
+        // Welch's test is undefined without variance; a difference of constants is no evidence.
+        return Outcome::NotTestable("no variance across seeds in either model");
+    }
+    if t.p.is_nan() {
+        return Outcome::NotTestable("the test is undefined for these values");
+    }
+    match (t.p < 0.05, a.mean > b.mean) {
+        (true, true) => Outcome::Reproduced,
+        (true, false) => Outcome::Reversed,
+        (false, _) => Outcome::NotReproduced,
+    }
+}
+
+/// The verdict line of a claim, from its primary comparisons; `seeds` is the number of seeds
+/// the study planned, so a verdict resting on fewer says so.
+fn verdict(claim: usize, comps: &[&Comparison], seeds: usize) -> String {
     let parts: Vec<String> = comps
         .iter()
         .filter(|c| c.primary)
         .map(|c| {
             let t = &c.test;
-            if t.p.is_nan() {
-                format!(
-                    "**not testable** for {} (needs at least 2 seeds with finite values per model)",
+            let numbers = format!(
+                "MMVAE {:.3} vs VAE {:.3}; Hedges' g = {}, Welch p = {}",
+                c.mmvae.mean,
+                c.vae.mean,
+                fmt_g(t.hedges_g),
+                fmt_p(t.p)
+            );
+            let mut line = match outcome(&c.mmvae, &c.vae, t) {
+                Outcome::NotTestable(why) => {
+                    format!("**not testable** for {} ({why})", c.modality)
+                }
+                Outcome::Reproduced => format!("**reproduced** for {} ({numbers})", c.modality),
+                Outcome::Reversed => format!(
+                    "**reversed** for {} (the VAE is higher: {numbers})",
                     c.modality
-                )
-            } else if t.p < 0.05 && c.mmvae.mean > c.vae.mean {
-                format!(
-                    "**reproduced** for {} (MMVAE {:.3} vs VAE {:.3}; Hedges' g = {}, Welch p = {})",
-                    c.modality, c.mmvae.mean, c.vae.mean, fmt_g(t.hedges_g), fmt_p(t.p)
-                )
-            } else if t.p < 0.05 {
-                format!(
-                    "**reversed** for {} (the VAE is higher: MMVAE {:.3} vs VAE {:.3}; g = {}, p = {})",
-                    c.modality, c.mmvae.mean, c.vae.mean, fmt_g(t.hedges_g), fmt_p(t.p)
-                )
-            } else {
-                format!(
-                    "**not reproduced** for {} (MMVAE {:.3} vs VAE {:.3}; g = {}, p = {})",
-                    c.modality, c.mmvae.mean, c.vae.mean, fmt_g(t.hedges_g), fmt_p(t.p)
-                )
+                ),
+                Outcome::NotReproduced => {
+                    format!("**not reproduced** for {} ({numbers})", c.modality)
+                }
+            };
+            if c.mmvae.n < seeds || c.vae.n < seeds {
+                line.push_str(&format!(
+                    ", **on incomplete seeds**: {} of {seeds} for the MMVAE, {} of {seeds} for \
+                     the VAE (failed or unfinished runs are missing)",
+                    c.mmvae.n, c.vae.n
+                ));
             }
+            line
         })
         .collect();
     if parts.is_empty() {
@@ -466,7 +509,7 @@ pub fn write(
         let claim = i + 1;
         let comps: Vec<&Comparison> = comparisons.iter().filter(|c| c.claim == claim).collect();
         blocks.push(Block::Heading(2, format!("Claim {claim}: {title}")));
-        let v = verdict(claim, &comps);
+        let v = verdict(claim, &comps, seeds);
         verdicts.insert(claim, v.clone());
         blocks.push(Block::Para(v));
         let rows: Vec<Vec<String>> = comps
@@ -759,4 +802,78 @@ pub fn write(
         serde_json::to_string_pretty(&summary)?.as_bytes(),
     )?;
     Ok(vec![md_path, html_path, json_path])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn comparison(mmvae: &[f64], vae: &[f64]) -> Comparison {
+        Comparison {
+            claim: 1,
+            metric: "m".into(),
+            modality: "oscn".into(),
+            primary: true,
+            mmvae: mean_ci(mmvae, 0.95),
+            vae: mean_ci(vae, 0.95),
+            mmvae_values: mmvae.to_vec(),
+            vae_values: vae.to_vec(),
+            test: welch(mmvae, vae),
+        }
+    }
+
+    fn says(mmvae: &[f64], vae: &[f64], seeds: usize) -> String {
+        let c = comparison(mmvae, vae);
+        verdict(1, &[&c], seeds)
+    }
+
+    #[test]
+    fn a_clear_effect_is_reproduced_and_its_reverse_reversed() {
+        let hi = [0.80, 0.82, 0.79, 0.81];
+        let lo = [0.20, 0.22, 0.19, 0.21];
+        let v = says(&hi, &lo, 4);
+        assert!(v.contains("**reproduced** for oscn"), "{v}");
+        assert!(!v.contains("incomplete"), "{v}");
+        let v = says(&lo, &hi, 4);
+        assert!(v.contains("**reversed** for oscn"), "{v}");
+        let v = says(&[0.5, 0.6, 0.4], &[0.55, 0.45, 0.5], 3);
+        assert!(v.contains("**not reproduced**"), "{v}");
+    }
+
+    #[test]
+    fn zero_variance_and_too_few_seeds_are_not_testable() {
+        let v = says(&[0.5, 0.5, 0.5], &[0.4, 0.4, 0.4], 3);
+        assert!(
+            v.contains("**not testable**") && v.contains("no variance"),
+            "{v}"
+        );
+        let v = says(&[0.9], &[0.1, 0.2], 2);
+        assert!(
+            v.contains("**not testable**") && v.contains("at least 2 seeds"),
+            "{v}"
+        );
+        assert!(v.contains("1 of 2 for the MMVAE"), "{v}");
+        let v = says(&[], &[], 3);
+        assert!(
+            v.contains("**not testable**") && v.contains("0 of 3"),
+            "{v}"
+        );
+    }
+
+    #[test]
+    fn missing_seeds_are_named_in_the_verdict() {
+        let v = says(&[0.80, 0.82, 0.79], &[0.20, 0.22, 0.19, 0.21], 4);
+        assert!(v.contains("**reproduced**"), "{v}");
+        assert!(
+            v.contains("on incomplete seeds") && v.contains("3 of 4 for the MMVAE"),
+            "{v}"
+        );
+    }
+
+    #[test]
+    fn cells_show_their_n() {
+        assert_eq!(fmt_ci(&mean_ci(&[], 0.95)), "n/a (n = 0)");
+        assert_eq!(fmt_ci(&mean_ci(&[0.5], 0.95)), "0.500 (n = 1)");
+        assert!(fmt_ci(&mean_ci(&[0.4, 0.6], 0.95)).ends_with("(n = 2)"));
+    }
 }

@@ -52,6 +52,9 @@ pub struct RunTaskArgs {
     /// `$SLURM_ARRAY_TASK_ID`).
     #[arg(long)]
     pub task: String,
+    /// Succeed even when a probe fails (its metrics are then missing from the report).
+    #[arg(long)]
+    pub keep_going: bool,
 }
 
 /// Arguments of `rensou paper report`.
@@ -329,7 +332,12 @@ fn read_record(run_dir: &Path) -> TaskRecord {
 
 /// Runs one task in this process: waits while another worker runs it, then trains (resuming)
 /// and probes what is not done yet. Returns whether it did any work (false: already finished).
-pub fn run_task(study: &Study, task: &Task, progress: &Bars) -> anyhow::Result<bool> {
+pub fn run_task(
+    study: &Study,
+    task: &Task,
+    progress: &Bars,
+    keep_going: bool,
+) -> anyhow::Result<bool> {
     let _lock = FileLock::acquire(&study.lock_path(task), |who| {
         progress.message(&format!(
             "[{}] waiting: {who} is running this task",
@@ -374,13 +382,27 @@ pub fn run_task(study: &Study, task: &Task, progress: &Bars) -> anyhow::Result<b
         for line in &summary.classifier_log {
             progress.message(&format!("  {line}"));
         }
-        for (name, v) in &summary.probes {
-            if v["ok"].as_bool() != Some(true) {
-                progress.message(&format!(
-                    "  probe {name} FAILED: {}",
-                    v["error"].as_str().unwrap_or("?")
-                ));
-            }
+        let failed: Vec<String> = summary
+            .probes
+            .iter()
+            .filter(|(_, v)| v["ok"].as_bool() != Some(true))
+            .map(|(name, v)| {
+                format!(
+                    "{name} ({})",
+                    v["error"].as_str().unwrap_or("no reason recorded")
+                )
+            })
+            .collect();
+        for f in &failed {
+            progress.message(&format!("  probe FAILED: {f}"));
+        }
+        if !failed.is_empty() && !keep_going {
+            bail!(
+                "{} probe(s) failed on {}: {} (pass --keep-going to carry on without them)",
+                failed.len(),
+                task.id,
+                failed.join("; ")
+            );
         }
     }
     let probe_seconds = t.elapsed().as_secs_f64();
@@ -471,7 +493,11 @@ type Running<'a> = (Child, &'a Task, Slot, Instant);
 /// Runs every unfinished task as a child process (`rensou paper run-task`), as many at once as
 /// `parallel` allows, their output in `OUT/logs/<id>.log`. Failed tasks do not stop the others;
 /// they are listed in the error once all have ended. Returns the ids of the tasks run.
-pub fn run_in_processes(study: &Study, parallel: &Parallelism) -> anyhow::Result<BTreeSet<String>> {
+pub fn run_in_processes(
+    study: &Study,
+    parallel: &Parallelism,
+    keep_going: bool,
+) -> anyhow::Result<BTreeSet<String>> {
     let exe = std::env::current_exe().context("cannot find the rensou executable")?;
     let logs = study.out.join("logs");
     std::fs::create_dir_all(&logs).with_context(|| format!("cannot create {}", logs.display()))?;
@@ -498,6 +524,7 @@ pub fn run_in_processes(study: &Study, parallel: &Parallelism) -> anyhow::Result
             let mut cmd = Command::new(&exe);
             cmd.args(["paper", "run-task", "--task", &task.id, "--out"])
                 .arg(&study.out)
+                .args(keep_going.then_some("--keep-going"))
                 .env("RAYON_NUM_THREADS", slot.1.to_string())
                 .stdin(Stdio::null())
                 .stdout(log.try_clone().context("cannot share the log file")?)
@@ -644,7 +671,7 @@ pub fn run_task_command(args: &RunTaskArgs) -> anyhow::Result<()> {
         study.out.display()
     );
     let bars = Bars::new();
-    if !run_task(&study, task, &bars)? {
+    if !run_task(&study, task, &bars, args.keep_going)? {
         eprintln!("task {} was already finished; nothing to do", task.id);
     } else {
         eprintln!("task {} finished", task.id);
