@@ -202,15 +202,20 @@ fn hidden_units(net: &NetConfig, item_shape: &[usize]) -> u64 {
     }
 }
 
-/// Estimates the memory of a model's parameters (inference: no optimizer state, no
-/// activations beyond a chunk of items).
-pub fn model_estimate(model: &crate::mmvae::MmvaeConfig) -> Estimate {
+/// Parameters of every modality's encoder and decoder.
+fn model_parameters(model: &crate::mmvae::MmvaeConfig) -> u64 {
     let latent = model.latent_dim as u64;
-    let params: u64 = model
+    model
         .modalities
         .iter()
         .map(|s| net_parameters(&s.net, &s.item_shape, latent))
-        .fold(0, u64::saturating_add);
+        .fold(0, u64::saturating_add)
+}
+
+/// Estimates the memory of a model's parameters (inference: no optimizer state, no
+/// activations beyond a chunk of items).
+pub fn model_estimate(model: &crate::mmvae::MmvaeConfig) -> Estimate {
+    let params = model_parameters(model);
     let mut e = Estimate::default();
     e.add(
         "parameters",
@@ -231,11 +236,7 @@ pub fn training_estimate(config: &RunConfig, pairs: u64) -> Estimate {
     let t = &config.training;
     let latent = model.latent_dim as u64;
     let m = model.modalities.len() as u64;
-    let params: u64 = model
-        .modalities
-        .iter()
-        .map(|s| net_parameters(&s.net, &s.item_shape, latent))
-        .fold(0, u64::saturating_add);
+    let params = model_parameters(model);
     let mut e = Estimate::default();
     e.add(
         "parameters and optimizer state",

@@ -391,15 +391,7 @@ fn workers_share_a_study_safely() {
         lb.contains("waiting") && lb.contains("already finished"),
         "{lb}"
     );
-    let epochs: Vec<u64> = std::fs::read_to_string(run.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| {
-            serde_json::from_str::<serde_json::Value>(l).unwrap()["epoch"]
-                .as_u64()
-                .unwrap()
-        })
-        .collect();
+    let epochs = common::metric_epochs(&run);
     assert_eq!(epochs, (1..=40).collect::<Vec<_>>(), "every epoch once");
     let record: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("task.json")).unwrap()).unwrap();

@@ -251,15 +251,7 @@ fn a_study_runs_as_a_slurm_job_array() {
         log.contains("resuming") && log.contains("after epoch"),
         "{log}"
     );
-    let epochs: Vec<u64> = std::fs::read_to_string(run.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| {
-            serde_json::from_str::<serde_json::Value>(l).unwrap()["epoch"]
-                .as_u64()
-                .unwrap()
-        })
-        .collect();
+    let epochs = common::metric_epochs(&run);
     assert_eq!(epochs, (1..=40).collect::<Vec<_>>(), "every epoch once");
     assert_eq!(
         summary(&d.join("requeue"))["missing_tasks"],

@@ -97,3 +97,16 @@ pub fn tiny_mnist(dir: &Path, train_per_class: usize, test_per_class: usize) {
     )
     .expect("write tiny MNIST");
 }
+
+/// The `epoch` of every line of `RUN/metrics.jsonl`, in order.
+pub fn metric_epochs(run: &Path) -> Vec<u64> {
+    std::fs::read_to_string(run.join("metrics.jsonl"))
+        .expect("metrics.jsonl")
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).expect("a JSON line")["epoch"]
+                .as_u64()
+                .expect("an epoch")
+        })
+        .collect()
+}
