@@ -27,8 +27,11 @@ pub const IS_GPU: bool = cfg!(feature = "cuda");
 /// Steps between loss read-backs (each one is a host synchronisation on a GPU).
 pub const CHECK_EVERY: usize = if IS_GPU { 50 } else { 1 };
 
-/// The device to run on.
+/// The device to run on. On the CPU backend this also registers rensou-core's fused host
+/// kernels for it (idempotent), which read tensors in place.
 pub fn device() -> Device {
+    #[cfg(not(feature = "cuda"))]
+    rensou_core::nn::install_host_kernels::<Inner>();
     Device::default()
 }
 

@@ -12,7 +12,7 @@ use burn::nn::PaddingConfig2d;
 use burn::tensor::activation::relu;
 use burn::tensor::{backend::Backend, Tensor};
 
-use super::{sigmoid_clamped, Decoder, Encoder, EncoderOutput, ScaleActivation};
+use super::{sigmoid_clamped, Decoder, Encoder, EncoderOutput, ScaleActivation, SigmoidLogits};
 use crate::{Error, Result};
 
 /// Output size of a convolution.
@@ -317,11 +317,13 @@ pub struct ConvDecoder<B: Backend> {
     pub latent_dim: usize,
 }
 
-impl<B: Backend> Decoder<B> for ConvDecoder<B> {
+impl<B: Backend> ConvDecoder<B> {
+    /// The decoder up to its last transposed convolution (before the sigmoid).
+    ///
     /// # Shapes
-    /// - `z`: `[n, latent_dim]`
-    /// - output: `[n, H * W * C]` (HWC row-major)
-    fn forward(&self, z: Tensor<B, 2>) -> Tensor<B, 2> {
+    /// - `z`: `[n, latent]`
+    /// - output: `[n, C, H, W]`
+    fn pre_sigmoid(&self, z: Tensor<B, 2>) -> Tensor<B, 4> {
         let n = z.dims()[0];
         let mut h = relu(
             self.input.forward(z.reshape([n, self.latent_dim, 1, 1])), // [n, c_top, h_0, w_0]
@@ -333,9 +335,30 @@ impl<B: Backend> Decoder<B> for ConvDecoder<B> {
                 h = relu(h);
             }
         }
-        sigmoid_clamped(h, self.clamp_eps) // [n, C, H, W]
+        h // [n, C, H, W]
+    }
+}
+
+impl<B: Backend> Decoder<B> for ConvDecoder<B> {
+    /// # Shapes
+    /// - `z`: `[n, latent_dim]`
+    /// - output: `[n, H * W * C]` (HWC row-major)
+    fn forward(&self, z: Tensor<B, 2>) -> Tensor<B, 2> {
+        let n = z.dims()[0];
+        sigmoid_clamped(self.pre_sigmoid(z), self.clamp_eps) // [n, C, H, W]
             .permute([0, 2, 3, 1]) // [n, H, W, C]
             .reshape([n, self.height * self.width * self.image_channels]) // [n, H*W*C]
+    }
+    fn forward_logits(&self, z: Tensor<B, 2>) -> Option<SigmoidLogits<B>> {
+        let n = z.dims()[0];
+        let logits = self
+            .pre_sigmoid(z) // [n, C, H, W]
+            .permute([0, 2, 3, 1]) // [n, H, W, C]
+            .reshape([n, self.height * self.width * self.image_channels]); // [n, H*W*C]
+        Some(SigmoidLogits {
+            logits,
+            eps: self.clamp_eps,
+        })
     }
     fn output_dim(&self) -> usize {
         self.height * self.width * self.image_channels
