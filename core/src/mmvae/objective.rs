@@ -109,7 +109,13 @@ impl<B: Backend, E: Encoder<B>, D: Decoder<B>> Mmvae<B, E, D> {
             // One fused pass: sigmoid, clamp, log-density, sum over features, weight.
             Some(out) => sigmoid_likelihood_sum(
                 out.logits, // [n*batch, features_d]
-                x,
+                match out.chw {
+                    Some([h, w, c]) => x
+                        .reshape([batch, h, w, c])
+                        .permute([0, 3, 1, 2]) // [batch, C, H, W]
+                        .reshape([batch, h * w * c]),
+                    None => x,
+                }, // [batch, features_d], in the logits' order
                 SigmoidLikelihood {
                     family: spec.likelihood.into(),
                     scale: spec.likelihood_scale,

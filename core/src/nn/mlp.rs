@@ -159,6 +159,7 @@ impl<B: Backend> Decoder<B> for MlpDecoder<B> {
         Some(SigmoidLogits {
             logits: self.out.forward(h), // [n, output_dim]
             eps: self.clamp_eps,
+            chw: None,
         })
     }
     fn output_dim(&self) -> usize {

@@ -89,6 +89,10 @@ pub struct SigmoidLogits<B: Backend> {
     pub logits: Tensor<B, 2>,
     /// The output clamp: locations are `clamp(sigmoid(h), eps, 1 - eps)`.
     pub eps: f64,
+    /// `Some([H, W, C])` when the logits' features are in `(C, H, W)` order for items stored
+    /// as `[H, W, C]` (a convolutional decoder's natural layout); the likelihood then permutes
+    /// the data, not the much larger logits. `None`: the items' own order.
+    pub chw: Option<[usize; 3]>,
 }
 
 /// How an encoder's scale head is made positive (`softmax`, `softplus`, `exp` in configs).
