@@ -31,9 +31,35 @@ pub const CHECK_EVERY: usize = if IS_GPU { 50 } else { 1 };
 /// kernels for it (idempotent), which read tensors in place.
 pub fn device() -> Device {
     #[cfg(not(feature = "cuda"))]
-    rensou_core::nn::install_host_kernels::<Inner>();
+    {
+        rensou_core::nn::install_host_kernels::<Inner>();
+        keep_large_buffers();
+    }
     Device::default()
 }
+
+/// glibc serves allocations above 32 MiB (a `[M*K*B, 3072]` decoder output is 63 MB) with a
+/// fresh `mmap` and returns them to the kernel on free, so every training step page-faults and
+/// zeroes them again (about 6% of a CPU step). Raising the mmap and trim thresholds keeps
+/// freed buffers in the heap for the next step. Idempotent.
+#[cfg(all(not(feature = "cuda"), target_os = "linux", target_env = "gnu"))]
+fn keep_large_buffers() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: mallopt only changes allocator tuning parameters; it is called before the
+        // first large tensor exists and with values glibc documents as valid.
+        unsafe {
+            libc::mallopt(libc::M_MMAP_THRESHOLD, 512 << 20);
+            libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
+        }
+    });
+}
+
+#[cfg(all(
+    not(feature = "cuda"),
+    not(all(target_os = "linux", target_env = "gnu"))
+))]
+fn keep_large_buffers() {}
 
 /// CPU threads the CPU backend uses (rayon's default: one per core).
 pub fn cpu_threads() -> usize {
