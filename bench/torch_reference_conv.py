@@ -92,7 +92,8 @@ class Mmvae(nn.Module):
         self.llik = [max(dims) / d for d in dims]
 
     def dreg_loss(self, xs, k):
-        prior = Laplace(torch.zeros(1, LATENT), F.softmax(self.prior_logits, -1) * LATENT)
+        prior = Laplace(torch.zeros(1, LATENT, device=self.prior_logits.device),
+                        F.softmax(self.prior_logits, -1) * LATENT)
         qs, zss = [], []
         for e, x in zip(self.enc, xs):
             mu, sc = e(x)
@@ -126,13 +127,15 @@ def main():
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--estimator", choices=["reference", "dreg"], default="reference")
+    ap.add_argument("--device", default="cpu", help="torch device: cpu or cuda")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     dims = DIMS[: a.modalities]
-    model = Mmvae(dims, a.estimator)
+    device = torch.device(a.device)
+    model = Mmvae(dims, a.estimator).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, amsgrad=True)
-    xs = [torch.rand(a.batch, d) for d in dims]
+    xs = [torch.rand(a.batch, d).to(device) for d in dims]
 
     def step():
         opt.zero_grad()
@@ -149,7 +152,7 @@ def main():
     dt = (time.perf_counter() - t) / a.steps
     print(json.dumps({"model": "mmvae-conv" if a.modalities > 1 else "vae-conv", "estimator": a.estimator,
                       "k": a.k, "batch": a.batch,
-                      "threads": a.threads, "steps_per_s": round(1 / dt, 3),
+                      "threads": a.threads, "device": a.device, "steps_per_s": round(1 / dt, 3),
                       "samples_per_s": round(a.batch / dt, 1), "torch": torch.__version__}))
 
 

@@ -1,5 +1,10 @@
 //! Where the training step's time goes (ignored; run by hand):
 //! `RAYON_NUM_THREADS=2 cargo test --release -p rensou-core --test profile -- --ignored --nocapture`
+//!
+//! `RENSOU_PROFILE_FUSED=1` installs the fused host likelihood kernel first (what the CPU build
+//! of the binary runs); without it the likelihood is composed of tensor ops (the GPU path, and
+//! the CPU path before the kernel existed). Under `perf record` this gives the per-op split of
+//! both.
 
 mod common;
 
@@ -150,6 +155,9 @@ fn step_cpu_time() {
         .iter()
         .map(|&f| Tensor::random([128, f], Distribution::Default, &device))
         .collect();
+    if env("RENSOU_PROFILE_FUSED", "0") == "1" {
+        rensou_core::nn::install_host_kernels::<Inner>();
+    }
     let objective = ObjectiveConfig::new(kind, k);
     let mut optim = rensou_core::mmvae::paper_adam().init();
     for _ in 0..2 {

@@ -31,7 +31,9 @@ pub const CHECK_EVERY: usize = if IS_GPU { 50 } else { 1 };
 /// `rensou paper --devices`).
 pub const DEVICE_ENV: &str = "RENSOU_DEVICE";
 
-/// The device to run on: with the CUDA build, GPU `$RENSOU_DEVICE` when set, else GPU 0.
+/// The device to run on: with the CUDA build, GPU `$RENSOU_DEVICE` when set, else GPU 0. On
+/// the CPU backend this also registers rensou-core's fused host kernels for it (idempotent),
+/// which read tensors in place.
 pub fn device() -> Device {
     #[cfg(feature = "cuda")]
     if let Some(index) = std::env::var(DEVICE_ENV)
@@ -40,8 +42,36 @@ pub fn device() -> Device {
     {
         return burn_cuda::CudaDevice { index };
     }
+    #[cfg(not(feature = "cuda"))]
+    {
+        rensou_core::nn::install_host_kernels::<Inner>();
+        keep_large_buffers();
+    }
     Device::default()
 }
+
+/// glibc serves allocations above 32 MiB (a `[M*K*B, 3072]` decoder output is 63 MB) with a
+/// fresh `mmap` and returns them to the kernel on free, so every training step page-faults and
+/// zeroes them again (about 6% of a CPU step). Raising the mmap and trim thresholds keeps
+/// freed buffers in the heap for the next step. Idempotent.
+#[cfg(all(not(feature = "cuda"), target_os = "linux", target_env = "gnu"))]
+fn keep_large_buffers() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: mallopt only changes allocator tuning parameters; it is called before the
+        // first large tensor exists and with values glibc documents as valid.
+        unsafe {
+            libc::mallopt(libc::M_MMAP_THRESHOLD, 512 << 20);
+            libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
+        }
+    });
+}
+
+#[cfg(all(
+    not(feature = "cuda"),
+    not(all(target_os = "linux", target_env = "gnu"))
+))]
+fn keep_large_buffers() {}
 
 /// CPU threads the CPU backend uses: `RAYON_NUM_THREADS` when set (rensou paper --jobs sets it
 /// per task), else one per core.

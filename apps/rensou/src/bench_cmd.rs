@@ -1,7 +1,27 @@
-//! `rensou bench train`: training throughput, optionally beside the PyTorch reference.
+//! `rensou bench train`: training throughput beside the PyTorch reference, measured so that it
+//! cannot flatter us.
+//!
+//! # Protocol
+//! For each config, rensou and torch run as separate child processes, interleaved
+//! (`rensou, torch, rensou, torch, ...`) for `--rounds` rounds; each run builds its model, warms
+//! up, then times `--steps` steps. The report gives the median samples/s of each side, the
+//! spread (min..max over rounds), the ratio of the medians, and each side's peak resident memory
+//! (the child's own `VmHWM` for rensou, `ru_maxrss` of the Python process for torch: median over
+//! rounds).
+//!
+//! # Busy machine
+//! Around every run the bench reads the machine's busy CPU time (`/proc/stat`: user, nice,
+//! system, irq, softirq, steal) and subtracts the child's own CPU time: what is left is CPU
+//! taken by other processes (or the hypervisor) while we measured, as a number of cores
+//! ("foreign load"); the same is measured over 2 idle seconds before the first run. A config
+//! is flagged `"busy": true` when any of its runs, or those 2 seconds, saw a foreign load above
+//! `--busy-threshold` (0.25 cores by default); its ratio is then printed as
+//! `ratio_vs_torch_busy` and must not be quoted. (The load average is recorded before and
+//! after each config and the whole bench, but not used for the flag: our own runs raise it.)
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Instant;
 
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
@@ -18,7 +38,8 @@ use crate::backend;
 /// Benchmarks.
 #[derive(Subcommand)]
 pub enum BenchCommand {
-    /// Training samples/s of the paper's models on random inputs (one JSON line per config).
+    /// Training samples/s of the paper's models on random inputs, interleaved with the PyTorch
+    /// reference (one JSON line per config, then a summary line).
     Train(BenchTrainArgs),
 }
 
@@ -32,12 +53,19 @@ pub struct BenchTrainArgs {
     /// Batch size.
     #[arg(long, default_value_t = 128)]
     pub batch: usize,
-    /// Timed steps per config (after 3 warm-up steps).
+    /// Timed steps per run.
     #[arg(long, default_value_t = 10)]
     pub steps: usize,
-    /// Warm-up steps.
+    /// Warm-up steps per run.
     #[arg(long, default_value_t = 3)]
     pub warmup: usize,
+    /// Interleaved rounds (rensou run, torch run) per config; medians are reported.
+    #[arg(long, default_value_t = 3)]
+    pub rounds: usize,
+    /// Foreign load (cores used by other processes during a run) above which a config is
+    /// flagged busy.
+    #[arg(long, default_value_t = 0.25)]
+    pub busy_threshold: f64,
     /// Nets: mlp, conv (conv for the 32x32 OSCN images, MLP for 28x28 CMNIST).
     #[arg(long, value_delimiter = ',', default_value = "mlp")]
     pub net: Vec<NetChoice>,
@@ -55,17 +83,29 @@ pub struct BenchTrainArgs {
     /// else `bench/torch_reference_conv.py`).
     #[arg(long)]
     pub torch_conv: Option<PathBuf>,
+    /// Passed to the torch scripts as `--device` (e.g. `cuda`; the repo's `bench/` scripts
+    /// take it, the shared CPU reference does not). Omitted when not given.
+    #[arg(long)]
+    pub torch_device: Option<String>,
     /// Python interpreter for the reference.
     #[arg(long, default_value = "python3")]
     pub python: String,
     /// Threads for torch (default: the threads the CPU backend uses).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Also write the JSON lines to this file (atomically, at the end).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Internal: measure one rensou config in this process and print one JSON line (the bench
+    /// runs itself this way for each rensou run).
+    #[arg(long, hide = true)]
+    pub child: bool,
 }
 
 /// Runs a bench subcommand.
 pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
     match cmd {
+        BenchCommand::Train(args) if args.child => bench_child(&args),
         BenchCommand::Train(args) => bench_train(args),
     }
 }
@@ -117,26 +157,70 @@ fn torch_script(args: &BenchTrainArgs, net: NetChoice) -> Option<PathBuf> {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn run_torch(
-    args: &BenchTrainArgs,
-    script: &Path,
-    k: usize,
-    modalities: usize,
-    estimator: &str,
-    threads: usize,
-) -> anyhow::Result<Value> {
-    let out = Command::new(&args.python)
-        .arg(script)
-        .args(["--k", &k.to_string()])
-        .args(["--modalities", &modalities.to_string()])
-        .args(["--threads", &threads.to_string()])
-        .args(["--steps", &args.steps.to_string()])
-        .args(["--batch", &args.batch.to_string()])
-        .args(["--warmup", &args.warmup.to_string()])
-        .args(["--estimator", estimator])
+/// The child side: one config, measured in this process.
+fn bench_child(args: &BenchTrainArgs) -> anyhow::Result<()> {
+    let (&[k], &[modalities], &[net]) = (
+        args.k.as_slice(),
+        args.modalities.as_slice(),
+        args.net.as_slice(),
+    ) else {
+        bail!("--child measures one config: give one --k, --modalities and --net");
+    };
+    let device = backend::device();
+    let config = bench_config(modalities, net)?;
+    let objective = ObjectiveConfig::new(args.objective, k);
+    let result = bench_train_steps::<backend::Train>(
+        &config,
+        args.batch,
+        &objective,
+        args.steps,
+        args.warmup,
+        &device,
+    )?;
+    let line = json!({
+        "backend": backend::describe(&device),
+        "objective": result.objective,
+        "samples_per_s": result.samples_per_s,
+        "seconds_per_step": result.seconds_per_step,
+        "last_loss": result.last_loss,
+        "peak_rss_kb": proc_status_kb("VmHWM"),
+        "cpu_s": self_cpu_seconds(),
+    });
+    println!("{line}");
+    Ok(())
+}
+
+/// Python that runs a reference script as `__main__` and then prints the process's own peak
+/// RSS and CPU time as a second JSON line.
+const TORCH_WRAPPER: &str = "import json, resource, runpy, sys\n\
+script = sys.argv[1]\n\
+sys.argv = sys.argv[1:]\n\
+runpy.run_path(script, run_name='__main__')\n\
+r = resource.getrusage(resource.RUSAGE_SELF)\n\
+print(json.dumps({'peak_rss_kb': r.ru_maxrss, 'cpu_s': r.ru_utime + r.ru_stime}))\n";
+
+/// One measured run of either side.
+#[derive(Clone, Debug)]
+struct Run {
+    samples_per_s: f64,
+    peak_rss_kb: Option<f64>,
+    /// Cores used by other processes during the run (None off Linux).
+    foreign_load: Option<f64>,
+    /// The run's own report (its first JSON line).
+    report: Value,
+}
+
+/// Runs `cmd` to completion, timing it and the machine's busy CPU around it; the child prints
+/// one or more JSON lines, the first being its result and any line holding `cpu_s` /
+/// `peak_rss_kb` adding those.
+fn measure(mut cmd: Command, what: &str) -> anyhow::Result<Run> {
+    let busy_before = busy_cpu_seconds();
+    let start = Instant::now();
+    let out = cmd
         .output()
-        .with_context(|| format!("cannot run {} {}", args.python, script.display()))?;
+        .with_context(|| format!("cannot run the {what} benchmark"))?;
+    let wall = start.elapsed().as_secs_f64();
+    let busy_after = busy_cpu_seconds();
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
         let last = err
@@ -144,20 +228,122 @@ fn run_torch(
             .rev()
             .find(|l| !l.trim().is_empty())
             .unwrap_or("");
-        bail!("{} failed ({}): {last}", script.display(), out.status);
+        bail!("the {what} benchmark failed ({}): {last}", out.status);
     }
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let line = stdout
+    let lines: Vec<Value> = stdout
         .lines()
-        .rev()
-        .find(|l| l.trim_start().starts_with('{'))
-        .with_context(|| format!("{} printed no JSON line", script.display()))?;
-    serde_json::from_str(line).with_context(|| format!("{} printed bad JSON", script.display()))
+        .filter(|l| l.trim_start().starts_with('{'))
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let Some(report) = lines.first().cloned() else {
+        bail!("the {what} benchmark printed no JSON line");
+    };
+    let field = |name: &str| lines.iter().rev().find_map(|l| l.get(name)?.as_f64());
+    let samples_per_s = report
+        .get("samples_per_s")
+        .and_then(Value::as_f64)
+        .with_context(|| format!("the {what} benchmark reported no samples_per_s"))?;
+    let foreign_load = match (busy_before, busy_after, field("cpu_s")) {
+        (Some(b0), Some(b1), Some(own)) if wall > 0.0 => Some(((b1 - b0 - own) / wall).max(0.0)),
+        _ => None,
+    };
+    Ok(Run {
+        samples_per_s,
+        peak_rss_kb: field("peak_rss_kb"),
+        foreign_load,
+        report,
+    })
+}
+
+fn rensou_command(
+    args: &BenchTrainArgs,
+    k: usize,
+    modalities: usize,
+    net: NetChoice,
+) -> anyhow::Result<Command> {
+    let exe = std::env::current_exe().context("cannot find the rensou executable")?;
+    let mut cmd = Command::new(exe);
+    cmd.args(["bench", "train", "--child"])
+        .args(["--k", &k.to_string()])
+        .args(["--modalities", &modalities.to_string()])
+        .args(["--net", &net.to_string()])
+        .args(["--objective", &args.objective.to_string()])
+        .args(["--batch", &args.batch.to_string()])
+        .args(["--steps", &args.steps.to_string()])
+        .args(["--warmup", &args.warmup.to_string()]);
+    Ok(cmd)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn torch_command(
+    args: &BenchTrainArgs,
+    script: &Path,
+    k: usize,
+    modalities: usize,
+    estimator: &str,
+    threads: usize,
+) -> Command {
+    let mut cmd = Command::new(&args.python);
+    cmd.args(["-c", TORCH_WRAPPER])
+        .arg(script)
+        .args(["--k", &k.to_string()])
+        .args(["--modalities", &modalities.to_string()])
+        .args(["--threads", &threads.to_string()])
+        .args(["--steps", &args.steps.to_string()])
+        .args(["--batch", &args.batch.to_string()])
+        .args(["--warmup", &args.warmup.to_string()])
+        .args(["--estimator", estimator]);
+    if let Some(device) = &args.torch_device {
+        cmd.args(["--device", device]);
+    }
+    cmd
+}
+
+/// Median, min and max of `values` (not empty).
+fn spread(values: &[f64]) -> Value {
+    let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
+    if v.is_empty() {
+        return Value::Null;
+    }
+    v.sort_by(f64::total_cmp);
+    json!({
+        "median": round(median_sorted(&v), 2),
+        "min": round(v[0], 2),
+        "max": round(v[v.len() - 1], 2),
+        "runs": values.iter().map(|x| round(*x, 2)).collect::<Vec<_>>(),
+    })
+}
+
+fn median_sorted(v: &[f64]) -> f64 {
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        0.5 * (v[n / 2 - 1] + v[n / 2])
+    }
+}
+
+fn median(values: impl IntoIterator<Item = f64>) -> Option<f64> {
+    let mut v: Vec<f64> = values.into_iter().filter(|x| x.is_finite()).collect();
+    v.sort_by(f64::total_cmp);
+    (!v.is_empty()).then(|| median_sorted(&v))
+}
+
+/// What one side's runs of a config add to the report line.
+fn side_report(runs: &[Run]) -> Value {
+    let sps: Vec<f64> = runs.iter().map(|r| r.samples_per_s).collect();
+    let rss = median(runs.iter().filter_map(|r| r.peak_rss_kb));
+    json!({
+        "samples_per_s": spread(&sps),
+        "peak_rss_mb": rss.map(|kb| round(kb / 1024.0, 1)),
+        "foreign_load": runs.iter().map(|r| r.foreign_load.map(|l| round(l, 2))).collect::<Vec<_>>(),
+    })
 }
 
 fn bench_train(args: BenchTrainArgs) -> anyhow::Result<()> {
-    if args.batch == 0 || args.steps == 0 {
-        bail!("--batch and --steps must be >= 1");
+    if args.batch == 0 || args.steps == 0 || args.rounds == 0 {
+        bail!("--batch, --steps and --rounds must be >= 1");
     }
     let device = backend::device();
     eprintln!("backend: {}", backend::describe(&device));
@@ -167,41 +353,101 @@ fn bench_train(args: BenchTrainArgs) -> anyhow::Result<()> {
         ObjectiveKind::DregReference => Some("reference"),
         _ => None,
     };
+    let load_start = loadavg();
+    // Two idle seconds: whatever CPU is used meanwhile belongs to other processes.
+    let idle_load = idle_foreign_load(std::time::Duration::from_secs(2));
+    let busy_at_start = idle_load.is_some_and(|l| l > args.busy_threshold);
+    if busy_at_start {
+        eprintln!(
+            "warning: other processes use {:.2} cores before the bench: the machine is busy, \
+             ratios will be flagged",
+            idle_load.unwrap_or(0.0)
+        );
+    }
+    let mut lines = Vec::new();
+    let mut any_busy = busy_at_start;
     for &modalities in &args.modalities {
         for &net in &args.net {
             for &k in &args.k {
-                let config = bench_config(modalities, net)?;
-                let objective = ObjectiveConfig::new(args.objective, k);
-                let result = bench_train_steps::<backend::Train>(
-                    &config,
-                    args.batch,
-                    &objective,
-                    args.steps,
-                    args.warmup,
-                    &device,
-                )?;
+                bench_config(modalities, net)?; // fail early on a bad config
+                let script = torch_script(&args, net).filter(|_| estimator.is_some());
+                let load_before = loadavg();
+                let mut ours = Vec::new();
+                let mut theirs = Vec::new();
+                for round in 0..args.rounds {
+                    let run = measure(rensou_command(&args, k, modalities, net)?, "rensou")?;
+                    eprintln!(
+                        "  k={k} m={modalities} {net} round {}: rensou {:.1} samples/s",
+                        round + 1,
+                        run.samples_per_s
+                    );
+                    ours.push(run);
+                    if let (Some(script), Some(est)) = (&script, estimator) {
+                        let cmd = torch_command(&args, script, k, modalities, est, threads);
+                        let run = measure(cmd, "torch")?;
+                        eprintln!("  {:>28} torch {:.1} samples/s", "", run.samples_per_s);
+                        theirs.push(run);
+                    }
+                }
+                let load_after = loadavg();
                 let model = format!("{}-{net}", if modalities > 1 { "mmvae" } else { "vae" });
+                let first = ours
+                    .first()
+                    .map(|r| r.report.clone())
+                    .unwrap_or(Value::Null);
                 let mut line = json!({
                     "bench": "train",
-                    "backend": backend::describe(&device),
+                    "backend": first.get("backend").cloned().unwrap_or(Value::Null),
                     "model": model,
                     "modalities": modalities,
                     "net": net.to_string(),
-                    "objective": result.objective,
+                    "objective": first.get("objective").cloned().unwrap_or(Value::Null),
                     "k": k,
                     "batch": args.batch,
                     "steps": args.steps,
-                    "seconds_per_step": round(result.seconds_per_step, 5),
-                    "steps_per_s": round(result.steps_per_s, 3),
-                    "samples_per_s": round(result.samples_per_s, 1),
-                    "last_loss": round(result.last_loss, 3),
+                    "warmup": args.warmup,
+                    "rounds": args.rounds,
+                    "threads": threads,
+                    "rensou": side_report(&ours),
+                    "loadavg_before": load_before,
+                    "loadavg_after": load_after,
                 });
-                if let (Some(script), Some(est)) = (torch_script(&args, net), estimator) {
-                    let torch = run_torch(&args, &script, k, modalities, est, threads)?;
-                    let torch_sps = torch.get("samples_per_s").and_then(Value::as_f64);
-                    line["torch"] = torch;
-                    if let Some(t) = torch_sps.filter(|t| *t > 0.0) {
-                        line["ratio_vs_torch"] = json!(round(result.samples_per_s / t, 3));
+                let foreign_max = ours
+                    .iter()
+                    .chain(&theirs)
+                    .filter_map(|r| r.foreign_load)
+                    .fold(None, |m: Option<f64>, l| Some(m.map_or(l, |m| m.max(l))));
+                let busy = busy_at_start || foreign_max.is_some_and(|l| l > args.busy_threshold);
+                line["foreign_load_max"] = json!(foreign_max.map(|l| round(l, 2)));
+                line["busy"] = json!(busy);
+                any_busy |= busy;
+                if !theirs.is_empty() {
+                    line["torch"] = side_report(&theirs);
+                    line["torch_report"] = theirs[0].report.clone();
+                    let ours_med = median(ours.iter().map(|r| r.samples_per_s));
+                    let theirs_med = median(theirs.iter().map(|r| r.samples_per_s));
+                    if let (Some(a), Some(b)) = (ours_med, theirs_med.filter(|t| *t > 0.0)) {
+                        let key = if busy {
+                            "ratio_vs_torch_busy"
+                        } else {
+                            "ratio_vs_torch"
+                        };
+                        line[key] = json!(round(a / b, 3));
+                        let per_round: Vec<f64> = ours
+                            .iter()
+                            .zip(&theirs)
+                            .map(|(a, b)| a.samples_per_s / b.samples_per_s)
+                            .collect();
+                        line["ratio_per_round"] = spread(&per_round);
+                        eprintln!(
+                            "{model} K={k}: rensou {a:.1} vs torch {b:.1} samples/s, x{:.3}{}",
+                            a / b,
+                            if busy {
+                                " (BUSY machine: do not quote)"
+                            } else {
+                                ""
+                            }
+                        );
                     }
                 } else if args.torch.is_some() {
                     let why = if estimator.is_none() {
@@ -212,13 +458,119 @@ fn bench_train(args: BenchTrainArgs) -> anyhow::Result<()> {
                     line["torch"] = json!(why);
                 }
                 println!("{line}");
+                lines.push(line);
             }
         }
     }
+    let summary = json!({
+        "bench": "train-summary",
+        "command": std::env::args().collect::<Vec<_>>().join(" "),
+        "loadavg_start": load_start,
+        "foreign_load_before": idle_load.map(|l| round(l, 2)),
+        "loadavg_end": loadavg(),
+        "busy": any_busy,
+        "busy_rule": format!(
+            "busy when other processes used more than {} cores in the 2 s before the bench \
+             or during any run of the config",
+            args.busy_threshold
+        ),
+    });
+    println!("{summary}");
+    lines.push(summary);
+    if let Some(path) = &args.out {
+        let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+        rensou_core::fsutil::write_bytes_atomically(path, text.as_bytes())
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
     Ok(())
+}
+
+/// Cores kept busy by other processes while this one sleeps for `span`, None off Linux.
+fn idle_foreign_load(span: std::time::Duration) -> Option<f64> {
+    let before = busy_cpu_seconds()?;
+    std::thread::sleep(span);
+    let after = busy_cpu_seconds()?;
+    Some(((after - before) / span.as_secs_f64()).max(0.0))
+}
+
+/// The 1-, 5- and 15-minute load averages (`/proc/loadavg`), None off Linux.
+fn loadavg() -> Option<[f64; 3]> {
+    let text = std::fs::read_to_string("/proc/loadavg").ok()?;
+    let mut it = text.split_whitespace().map(|v| v.parse::<f64>().ok());
+    Some([it.next()??, it.next()??, it.next()??])
+}
+
+/// Seconds of CPU the whole machine spent busy so far (`/proc/stat` first line: user, nice,
+/// system, irq, softirq, steal; clock ticks at the usual 100 Hz), None off Linux.
+fn busy_cpu_seconds() -> Option<f64> {
+    let text = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = text.lines().find(|l| l.starts_with("cpu "))?;
+    let f: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal
+    let busy = [0, 1, 2, 5, 6, 7]
+        .iter()
+        .map(|&i| f.get(i).copied().unwrap_or(0))
+        .sum::<u64>();
+    Some(busy as f64 / 100.0)
+}
+
+/// A `kB` field of `/proc/self/status` (e.g. `VmHWM`, the peak resident set), None off Linux.
+fn proc_status_kb(field: &str) -> Option<f64> {
+    let text = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = text.lines().find(|l| l.starts_with(field))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// CPU seconds (user + system) this process used so far (`/proc/self/stat`, 100 Hz ticks).
+fn self_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let after = stat.rsplit(')').next()?;
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
 }
 
 fn round(x: f64, digits: i32) -> f64 {
     let f = 10f64.powi(digits);
     (x * f).round() / f
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spread_reports_median_and_range() {
+        let s = spread(&[3.0, 1.0, 2.0]);
+        assert_eq!(s["median"], json!(2.0));
+        assert_eq!(s["min"], json!(1.0));
+        assert_eq!(s["max"], json!(3.0));
+        assert_eq!(median([4.0, 1.0, 3.0, 2.0]), Some(2.5));
+        assert_eq!(median(Vec::new()), None);
+    }
+
+    #[test]
+    fn proc_readers_give_plausible_values_on_linux() {
+        if !Path::new("/proc/self/status").exists() {
+            return;
+        }
+        let rss = proc_status_kb("VmHWM").unwrap_or(0.0);
+        assert!(rss > 100.0, "peak RSS {rss} kB");
+        let load = loadavg().unwrap_or([-1.0; 3]);
+        assert!(load.iter().all(|l| *l >= 0.0));
+        let busy = busy_cpu_seconds().unwrap_or(-1.0);
+        assert!(busy > 0.0);
+        let before = self_cpu_seconds().unwrap_or(-1.0);
+        let mut x = 0u64;
+        for i in 0..30_000_000u64 {
+            x = x.wrapping_mul(31).wrapping_add(i);
+        }
+        std::hint::black_box(x);
+        assert!(self_cpu_seconds().unwrap_or(-1.0) >= before);
+    }
 }

@@ -36,8 +36,8 @@ use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{backend::Backend, Tensor};
 
 use super::{Mmvae, ObjectiveConfig, ObjectiveKind};
-use crate::dist::{logsumexp, Dist, DistFamily};
-use crate::nn::{Decoder, Encoder};
+use crate::dist::{logsumexp, Dist};
+use crate::nn::{likelihood_sum, sigmoid_likelihood_sum, Decoder, Encoder, SigmoidLikelihood};
 use crate::{Error, Result};
 
 /// The result of evaluating an objective on a batch.
@@ -66,47 +66,6 @@ pub(crate) struct DregParts<B: Backend> {
     z_in: Tensor<B, 3>,
     /// `w~`, detached, `[M*K, B]`.
     weights: Tensor<B, 2>,
-}
-
-/// Sum over features of `log p(x | loc)` for a fixed-scale likelihood.
-///
-/// # Shapes
-/// - `loc`: `[n, batch, features]`
-/// - `x`: `[batch, features]`
-/// - output: `[n, batch]`
-fn likelihood_sum<B: Backend>(
-    family: DistFamily,
-    scale: f64,
-    loc: Tensor<B, 3>,
-    x: Tensor<B, 2>,
-) -> Tensor<B, 2> {
-    let [n, batch, features] = loc.dims();
-    // Broadcast over the leading dim only, as [n, batch*features] - [1, batch*features]: the
-    // shape CPU backends take a fast shared-row path for (a [n, batch, features] -
-    // [1, batch, features] broadcast falls back to a strided loop several times slower).
-    let diff = loc
-        .reshape([n, batch * features])
-        .sub(x.reshape([1, batch * features])) // [n, batch*features]
-        .reshape([n, batch, features]);
-    let f = features as f64;
-    match family {
-        DistFamily::Normal => {
-            let constant = f * (scale.ln() + 0.5 * (2.0 * std::f64::consts::PI).ln());
-            diff.square()
-                .sum_dim(2) // [n, batch, 1]
-                .reshape([n, batch])
-                .mul_scalar(-0.5 / (scale * scale))
-                .sub_scalar(constant) // [n, batch]
-        }
-        DistFamily::Laplace => {
-            let constant = f * (2.0 * scale).ln();
-            diff.abs()
-                .sum_dim(2) // [n, batch, 1]
-                .reshape([n, batch])
-                .mul_scalar(-1.0 / scale)
-                .sub_scalar(constant) // [n, batch]
-        }
-    }
 }
 
 impl<B: Backend, E: Encoder<B>, D: Decoder<B>> Mmvae<B, E, D> {
@@ -145,11 +104,34 @@ impl<B: Backend, E: Encoder<B>, D: Decoder<B>> Mmvae<B, E, D> {
     fn weighted_log_likelihood(&self, d: usize, z: Tensor<B, 3>, x: Tensor<B, 2>) -> Tensor<B, 2> {
         let [n, batch, latent] = z.dims();
         let spec = &self.config.modalities[d];
-        let loc = self.decoders[d]
-            .forward(z.reshape([n * batch, latent])) // [n*batch, features_d]
-            .reshape([n, batch, spec.features()]); // [n, batch, features_d]
-        likelihood_sum(spec.likelihood.into(), spec.likelihood_scale, loc, x) // [n, batch]
-            .mul_scalar(self.weights[d])
+        let z = z.reshape([n * batch, latent]); // [n*batch, L]
+        match self.decoders[d].forward_logits(z.clone()) {
+            // One fused pass: sigmoid, clamp, log-density, sum over features, weight.
+            Some(out) => sigmoid_likelihood_sum(
+                out.logits, // [n*batch, features_d]
+                match out.chw {
+                    Some([h, w, c]) => x
+                        .reshape([batch, h, w, c])
+                        .permute([0, 3, 1, 2]) // [batch, C, H, W]
+                        .reshape([batch, h * w * c]),
+                    None => x,
+                }, // [batch, features_d], in the logits' order
+                SigmoidLikelihood {
+                    family: spec.likelihood.into(),
+                    scale: spec.likelihood_scale,
+                    eps: out.eps,
+                    weight: self.weights[d],
+                },
+            )
+            .reshape([n, batch]), // [n, batch]
+            None => {
+                let loc = self.decoders[d]
+                    .forward(z) // [n*batch, features_d]
+                    .reshape([n, batch, spec.features()]); // [n, batch, features_d]
+                likelihood_sum(spec.likelihood.into(), spec.likelihood_scale, loc, x) // [n, batch]
+                    .mul_scalar(self.weights[d])
+            }
+        }
     }
 
     /// The log importance weights `lw` of samples `z` under posteriors `q` (pass detached

@@ -10,9 +10,11 @@ use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
 use burn::nn::PaddingConfig2d;
 use burn::tensor::activation::relu;
+use burn::tensor::module::conv_transpose2d;
+use burn::tensor::ops::ConvTransposeOptions;
 use burn::tensor::{backend::Backend, Tensor};
 
-use super::{sigmoid_clamped, Decoder, Encoder, EncoderOutput, ScaleActivation};
+use super::{sigmoid_clamped, Decoder, Encoder, EncoderOutput, ScaleActivation, SigmoidLogits};
 use crate::{Error, Result};
 
 /// Output size of a convolution.
@@ -317,25 +319,80 @@ pub struct ConvDecoder<B: Backend> {
     pub latent_dim: usize,
 }
 
+/// A transposed convolution whose bias is added as a broadcast rather than inside the op:
+/// burn's in-op bias has a backward that transposes the whole `[n, C, H, W]` output gradient
+/// (a strided copy) before summing it; the broadcast add's backward sums contiguous rows. Same
+/// parameters, same function.
+///
+/// # Shapes
+/// - `x`: `[n, c_in, h, w]`; output: `[n, c_out, h_out, w_out]`
+fn deconv<B: Backend>(layer: &ConvTranspose2d<B>, x: Tensor<B, 4>) -> Tensor<B, 4> {
+    let options = ConvTransposeOptions::new(
+        layer.stride,
+        layer.padding,
+        layer.padding_out,
+        layer.dilation,
+        layer.groups,
+    );
+    let out = conv_transpose2d(x, layer.weight.val(), None, options); // [n, c_out, h, w]
+    match &layer.bias {
+        Some(bias) => {
+            let [n, c, h, w] = out.dims();
+            // One bias value per (item, channel) row: the per-row broadcast CPU backends run
+            // vectorised (a [1, C, 1, 1] broadcast takes a strided scalar loop).
+            let bias = bias
+                .val() // [c_out]
+                .reshape([1, c])
+                .expand([n, c])
+                .reshape([n * c, 1]); // [n*c_out, 1]
+            out.reshape([n * c, h * w]).add(bias).reshape([n, c, h, w])
+        }
+        None => out,
+    }
+}
+
+impl<B: Backend> ConvDecoder<B> {
+    /// The decoder up to its last transposed convolution (before the sigmoid).
+    ///
+    /// # Shapes
+    /// - `z`: `[n, latent]`
+    /// - output: `[n, C, H, W]`
+    fn pre_sigmoid(&self, z: Tensor<B, 2>) -> Tensor<B, 4> {
+        let n = z.dims()[0];
+        let mut h = relu(deconv(&self.input, z.reshape([n, self.latent_dim, 1, 1]))); // [n, c_top, h_0, w_0]
+        let last = self.deconvs.len().saturating_sub(1);
+        for (i, layer) in self.deconvs.iter().enumerate() {
+            h = deconv(layer, h); // [n, c_i, h_i, w_i]
+            if i < last {
+                h = relu(h);
+            }
+        }
+        h // [n, C, H, W]
+    }
+}
+
 impl<B: Backend> Decoder<B> for ConvDecoder<B> {
     /// # Shapes
     /// - `z`: `[n, latent_dim]`
     /// - output: `[n, H * W * C]` (HWC row-major)
     fn forward(&self, z: Tensor<B, 2>) -> Tensor<B, 2> {
         let n = z.dims()[0];
-        let mut h = relu(
-            self.input.forward(z.reshape([n, self.latent_dim, 1, 1])), // [n, c_top, h_0, w_0]
-        );
-        let last = self.deconvs.len().saturating_sub(1);
-        for (i, deconv) in self.deconvs.iter().enumerate() {
-            h = deconv.forward(h); // [n, c_i, h_i, w_i]
-            if i < last {
-                h = relu(h);
-            }
-        }
-        sigmoid_clamped(h, self.clamp_eps) // [n, C, H, W]
+        sigmoid_clamped(self.pre_sigmoid(z), self.clamp_eps) // [n, C, H, W]
             .permute([0, 2, 3, 1]) // [n, H, W, C]
             .reshape([n, self.height * self.width * self.image_channels]) // [n, H*W*C]
+    }
+    /// The logits stay in the convolutions' `(C, H, W)` order (no transposed copy of the
+    /// `[n, C, H, W]` output and of its gradient); the likelihood permutes the data instead.
+    fn forward_logits(&self, z: Tensor<B, 2>) -> Option<SigmoidLogits<B>> {
+        let n = z.dims()[0];
+        let logits = self
+            .pre_sigmoid(z) // [n, C, H, W]
+            .reshape([n, self.height * self.width * self.image_channels]); // [n, C*H*W]
+        Some(SigmoidLogits {
+            logits,
+            eps: self.clamp_eps,
+            chw: Some([self.height, self.width, self.image_channels]),
+        })
     }
     fn output_dim(&self) -> usize {
         self.height * self.width * self.image_channels

