@@ -128,6 +128,30 @@ fn bench_config(modalities: usize, net: NetChoice) -> anyhow::Result<MmvaeConfig
     Ok(config)
 }
 
+/// Refuses a bench config beyond the documented bounds (`training.k`, batch size) or larger
+/// than the machine's available memory, before any process starts.
+fn check_fits(modalities: usize, net: NetChoice, k: usize, batch: usize) -> anyhow::Result<()> {
+    use rensou_core::train::{DataConfig, RunConfig, TrainingConfig};
+    let model = bench_config(modalities, net)?;
+    let training = TrainingConfig {
+        k,
+        batch_size: batch,
+        ..TrainingConfig::default()
+    };
+    training.validate()?;
+    let config = RunConfig {
+        data: DataConfig {
+            file: "random inputs".into(),
+            modalities: model.modalities.iter().map(|m| m.name.clone()).collect(),
+        },
+        model,
+        training,
+    };
+    let estimate = rensou_core::memory::training_estimate(&config, batch as u64);
+    rensou_core::memory::check("the bench", &estimate)?;
+    Ok(())
+}
+
 fn rayon_threads() -> usize {
     std::env::var("RAYON_NUM_THREADS")
         .ok()
@@ -344,6 +368,13 @@ fn side_report(runs: &[Run]) -> Value {
 fn bench_train(args: BenchTrainArgs) -> anyhow::Result<()> {
     if args.batch == 0 || args.steps == 0 || args.rounds == 0 {
         bail!("--batch, --steps and --rounds must be >= 1");
+    }
+    for &modalities in &args.modalities {
+        for &net in &args.net {
+            for &k in &args.k {
+                check_fits(modalities, net, k, args.batch)?;
+            }
+        }
     }
     let device = backend::device();
     eprintln!("backend: {}", backend::describe(&device));

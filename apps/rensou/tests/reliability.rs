@@ -8,22 +8,6 @@ use std::path::Path;
 
 use common::*;
 
-const TINY: &[&str] = &[
-    "--data",
-    "tiny.h5",
-    "--config",
-    "tiny.toml",
-    "--modalities",
-    "a,b",
-];
-
-fn train_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
-    let mut v: Vec<&str> = vec!["train"];
-    v.extend_from_slice(TINY);
-    v.extend_from_slice(extra);
-    v
-}
-
 /// A tiny dataset, config and a trained 1-epoch run `run` in a fresh directory.
 fn trained(epochs: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -305,6 +289,15 @@ fn memory_is_estimated_before_anything_is_allocated() {
         "{e}"
     );
     assert!(!d.join("run").exists());
+    // The bench too.
+    let e = refused(d, &["bench", "train", "--k", "1000000"]);
+    assert!(e.contains("training.k") && e.contains("1..=10000"), "{e}");
+    let e = refused_env(
+        d,
+        &["bench", "train", "--k", "10000"],
+        &[("RENSOU_MEMORY_LIMIT", "500000000")],
+    );
+    assert!(e.contains("the bench needs about"), "{e}");
 }
 
 #[test]

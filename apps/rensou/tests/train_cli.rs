@@ -1,109 +1,12 @@
 //! `rensou train` and `rensou bench train` end to end on a tiny synthetic dataset.
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use rensou_core::modality::{ItemSet, LabelSpec, Split};
-use rensou_core::store::{write_dataset, DatasetContents, Provenance};
-
-/// Held while this process has an HDF5 file open ([`write_tiny`]) and while it starts a child:
-/// HDF5 opens files without close-on-exec, so a child started meanwhile would inherit the open
-/// file, and its lock, for its whole run, and another test's `rensou` could not open that file.
-static SPAWN: Mutex<()> = Mutex::new(());
-
-fn spawn_lock() -> MutexGuard<'static, ()> {
-    SPAWN.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn rensou(dir: &Path, args: &[&str]) -> Output {
-    let child = {
-        let _spawning = spawn_lock();
-        Command::new(env!("CARGO_BIN_EXE_rensou"))
-            .current_dir(dir)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run rensou")
-    };
-    child.wait_with_output().expect("run rensou")
-}
-
-fn ok(out: &Output) -> String {
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "rensou failed: {stderr}");
-    format!("{}{stderr}", String::from_utf8_lossy(&out.stdout))
-}
-
-/// Non-zero exit, no panic, and (for our own errors) exactly one line on stderr.
-fn fails(out: &Output) -> String {
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(!out.status.success(), "rensou should fail: {stderr}");
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    let lines: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error")).collect();
-    assert_eq!(lines.len(), 1, "one error line expected: {stderr}");
-    stderr
-}
-
-/// Modalities `a` and `b`, items [8, 8, 3], `number` 1..9; 90 train and 27 test pairs.
-fn write_tiny(dir: &Path) -> PathBuf {
-    let path = dir.join("tiny.h5");
-    let shape = vec![8, 8, 3];
-    let mut contents = DatasetContents {
-        modalities: vec!["a".into(), "b".into()],
-        provenance: Provenance {
-            seed: 0,
-            config_toml: String::new(),
-            sources: vec!["a: synthetic".into(), "b: synthetic".into()],
-        },
-        ..Default::default()
-    };
-    for (split, pairs) in [(Split::Train, 90), (Split::Test, 27)] {
-        let mut sets = BTreeMap::new();
-        for (m, salt) in [("a", 3usize), ("b", 11)] {
-            contents
-                .label_specs
-                .insert(m.into(), vec![LabelSpec::numeric("number", "how many")]);
-            let mut set = ItemSet::new(shape.clone(), &["number"]);
-            for i in 0..pairs {
-                let n = i % 9 + 1;
-                let item: Vec<u8> = (0..8 * 8 * 3)
-                    .map(|p| {
-                        if p / 3 < n * 7 {
-                            230
-                        } else {
-                            ((p * salt + i) % 30) as u8
-                        }
-                    })
-                    .collect();
-                set.push(&item, &[("number", n as i64)]).expect("push");
-            }
-            sets.insert(m.to_string(), set);
-        }
-        contents.splits.insert(split, sets);
-    }
-    {
-        let _no_spawning = spawn_lock();
-        write_dataset(&path, &contents).expect("write dataset");
-    }
-    path
-}
-
-/// A run config with tiny nets.
-fn write_config(dir: &Path) -> PathBuf {
-    let path = dir.join("tiny.toml");
-    std::fs::write(
-        &path,
-        "[model]\nlatent_dim = 4\nnet = { type = \"mlp\", hidden = [16] }\n\n\
-         [training]\nbatch_size = 32\nk = 2\nseed = 3\n",
-    )
-    .expect("write config");
-    path
-}
+use common::{fails, ok, rensou, spawn_lock, train_args as args, write_config, write_tiny};
 
 fn metrics_epochs(run: &Path) -> Vec<u64> {
     let text = std::fs::read_to_string(run.join("metrics.jsonl")).expect("metrics.jsonl");
@@ -116,22 +19,6 @@ fn metrics_epochs(run: &Path) -> Vec<u64> {
             v["epoch"].as_u64().expect("epoch")
         })
         .collect()
-}
-
-const TINY: &[&str] = &[
-    "--data",
-    "tiny.h5",
-    "--config",
-    "tiny.toml",
-    "--modalities",
-    "a,b",
-];
-
-fn args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
-    let mut v: Vec<&str> = vec!["train"];
-    v.extend_from_slice(TINY);
-    v.extend_from_slice(extra);
-    v
 }
 
 #[test]

@@ -153,6 +153,22 @@ pub fn write_config(dir: &Path) -> PathBuf {
     path
 }
 
+/// `train` on the tiny dataset and config ([`write_tiny`], [`write_config`]), modalities a and
+/// b, then `extra`.
+pub fn train_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+    let mut v: Vec<&str> = vec![
+        "train",
+        "--data",
+        "tiny.h5",
+        "--config",
+        "tiny.toml",
+        "--modalities",
+        "a,b",
+    ];
+    v.extend_from_slice(extra);
+    v
+}
+
 /// Every file under `dir` with a hash of its contents (FNV-1a), to show that a failed command
 /// changed nothing.
 pub fn snapshot(dir: &Path) -> BTreeMap<PathBuf, (u64, u64)> {
