@@ -17,12 +17,14 @@ use rensou_core::Error;
 /// against the same fixture in `objectives_fused.rs`, its own process).
 #[test]
 fn values_and_gradients_match_pytorch() {
+    let _serial = serial();
     check_values_and_gradients_match_pytorch();
 }
 
 /// The fixture itself shows the two DReG estimators differ on encoders only.
 #[test]
 fn dreg_and_dreg_reference_differ_on_encoders_only() {
+    let _serial = serial();
     let fixture = load_fixture();
     for case in &fixture.cases {
         for suffix in ["", "-looser"] {
@@ -53,6 +55,7 @@ fn dreg_and_dreg_reference_differ_on_encoders_only() {
 /// With one modality the MMVAE objectives are the VAE's: ELBO with analytic KL, and IWAE.
 #[test]
 fn single_modality_is_a_vae() {
+    let _serial = serial();
     let device = Default::default();
     for (posterior, prior) in [
         (DistFamily::Normal, DistFamily::Normal),
@@ -118,6 +121,7 @@ fn single_modality_is_a_vae() {
 
 #[test]
 fn gradients_are_finite_for_every_objective_and_net() {
+    let _serial = serial();
     let device = Default::default();
     let mut config = tiny_config(&[&[8, 8, 3], &[5]]);
     config.modalities[0].net = NetConfig::Conv2d(Conv2dNet {
@@ -179,6 +183,7 @@ impl burn::module::ModuleVisitor<TestBackend> for GradCheck<'_> {
 
 #[test]
 fn fixed_prior_gets_no_gradient() {
+    let _serial = serial();
     let device = Default::default();
     let model = tiny_config(&[&[6], &[4]])
         .init::<TestBackend>(&device)
@@ -195,6 +200,7 @@ fn fixed_prior_gets_no_gradient() {
 
 #[test]
 fn paper_shapes_mixed_nets_and_helpers() {
+    let _serial = serial();
     let device = Default::default();
     let mut oscn = ModalityNetConfig::new("oscn", vec![32, 32, 3]);
     oscn.net = NetConfig::Conv2d(Conv2dNet::default());
@@ -245,6 +251,7 @@ fn paper_shapes_mixed_nets_and_helpers() {
 
 #[test]
 fn config_validation_names_the_field() {
+    let _serial = serial();
     let field_of = |r: rensou_core::Result<()>| match r {
         Err(Error::Config { field, .. }) => field,
         other => panic!("expected a config error, got {other:?}"),
@@ -299,6 +306,7 @@ fn config_validation_names_the_field() {
 
 #[test]
 fn config_reads_from_toml() {
+    let _serial = serial();
     let text = r#"
         latent_dim = 20
         posterior = "normal"
@@ -325,6 +333,7 @@ fn config_reads_from_toml() {
 
 #[test]
 fn training_reduces_the_loss() {
+    let _serial = serial();
     let device = Default::default();
     // A sharp likelihood so that reconstruction dominates the loss.
     let mut config = tiny_config(&[&[6], &[4]]);
@@ -362,6 +371,7 @@ fn training_reduces_the_loss() {
 #[test]
 #[ignore]
 fn bench_paper_mmvae() {
+    let _serial = serial();
     let env =
         |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_owned());
     let k: usize = env("RENSOU_BENCH_K", "20").parse().expect("k");
@@ -384,6 +394,7 @@ fn bench_paper_mmvae() {
 /// Checkpoints rebuild from config + record; the inner-backend model (`valid()`) infers the same.
 #[test]
 fn record_round_trip_and_inference_model() {
+    let _serial = serial();
     use burn::module::AutodiffModule;
     use burn::record::{BinBytesRecorder, FullPrecisionSettings, Recorder};
     let device = Default::default();
@@ -467,6 +478,7 @@ mod custom_nets {
 
     #[test]
     fn user_nets_train() {
+        let _serial = serial();
         let device = Default::default();
         let config = tiny_config(&[&[6], &[4]]);
         let enc = |d: usize| TinyEncoder {

@@ -14,6 +14,7 @@ use rensou_core::nn::{install_host_kernels, AnyDecoder, Conv2dNet, Decoder, NetC
 
 #[test]
 fn values_and_gradients_match_pytorch_with_fused_kernels() {
+    let _serial = serial();
     install_host_kernels::<Inner>();
     check_values_and_gradients_match_pytorch();
 }
@@ -55,6 +56,7 @@ impl<B: Backend> Decoder<B> for NoLogits<B> {
 /// kernel give the loss and gradients of scoring its HWC output with composed ops.
 #[test]
 fn conv_decoder_fused_matches_composed() {
+    let _serial = serial();
     install_host_kernels::<Inner>();
     let device = Default::default();
     let mut oscn = ModalityNetConfig::new("oscn", vec![8, 8, 3]);

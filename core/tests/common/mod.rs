@@ -12,6 +12,18 @@ use rensou_core::mmvae::{Mmvae, MmvaeConfig, ObjectiveConfig};
 use rensou_core::nn::{AnyDecoder, AnyEncoder};
 use serde::Deserialize;
 
+/// Held by every test of a binary that runs backward passes, so they run one at a time.
+///
+/// burn-autodiff's graph bookkeeping is shared by the threads of a process: while another
+/// thread runs a forward or backward pass, a backward pass here now and then comes back without
+/// the gradients of a whole encoder (seen: `three/dreg-reference` enc1 all 0 in 2 of 25 runs of
+/// objectives.rs; 0 of 25 with one test thread). rensou itself runs one autodiff graph at a
+/// time per process, so only tests run concurrently.
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// The CPU test backend with autodiff.
 pub type TestBackend = burn::backend::Autodiff<burn_flex::Flex>;
 /// Its inner backend.
