@@ -69,7 +69,6 @@ pub fn write_bytes_atomically(target: &Path, bytes: &[u8]) -> Result<()> {
 /// line saying who holds or last held it.
 pub struct FileLock {
     file: fs::File,
-    path: PathBuf,
 }
 
 /// Who holds a lock: `host pid=N since UNIX-SECONDS`.
@@ -97,7 +96,7 @@ impl FileLock {
             .map_err(|e| Error::io("cannot open lock file", path, e))
     }
 
-    fn mark_held(file: fs::File, path: &Path) -> Result<Self> {
+    fn mark_held(file: fs::File) -> Self {
         use std::io::{Seek, Write};
         let mut f = &file;
         let line = holder_line();
@@ -105,17 +104,14 @@ impl FileLock {
         let _ = f.set_len(0);
         let _ = f.seek(std::io::SeekFrom::Start(0));
         let _ = f.write_all(line.as_bytes());
-        Ok(FileLock {
-            file,
-            path: path.to_path_buf(),
-        })
+        FileLock { file }
     }
 
     /// Takes the lock at `path` if nobody holds it; `None` when another worker does.
     pub fn try_acquire(path: &Path) -> Result<Option<Self>> {
         let file = Self::open(path)?;
         match file.try_lock() {
-            Ok(()) => Self::mark_held(file, path).map(Some),
+            Ok(()) => Ok(Some(Self::mark_held(file))),
             Err(fs::TryLockError::WouldBlock) => Ok(None),
             Err(fs::TryLockError::Error(e)) => Err(Error::io("cannot lock", path, e)),
         }
@@ -130,7 +126,7 @@ impl FileLock {
         waiting(Self::holder(path).as_deref().unwrap_or("another worker"));
         let file = Self::open(path)?;
         file.lock().map_err(|e| Error::io("cannot lock", path, e))?;
-        Self::mark_held(file, path)
+        Ok(Self::mark_held(file))
     }
 
     /// Who holds (or last held) the lock at `path`, from its file.
@@ -139,11 +135,6 @@ impl FileLock {
             .ok()
             .map(|s| s.trim().to_owned())
             .filter(|s| !s.is_empty())
-    }
-
-    /// The lock file.
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 }
 

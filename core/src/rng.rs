@@ -17,7 +17,12 @@ pub fn mix64(mut x: u64) -> u64 {
 
 /// FNV-1a hash of a string; stable across platforms and Rust versions (unlike `DefaultHasher`).
 pub fn fnv1a(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+    fnv1a_bytes(s.as_bytes())
+}
+
+/// FNV-1a (64-bit) hash of bytes (file contents in checkpoint digests).
+pub fn fnv1a_bytes(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
         (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
     })
 }

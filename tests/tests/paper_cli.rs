@@ -349,25 +349,18 @@ fn workers_share_a_study_safely() {
     // it, and the next worker resumes from the last checkpoint.
     let mut victim = spawn(d, &task, "victim.log");
     let run = d.join("study/runs/vae-oscn-s0");
-    let start = std::time::Instant::now();
-    while !run.join("checkpoints/epoch-003/state.json").is_file()
-        && start.elapsed() < std::time::Duration::from_secs(120)
-    {
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    common::wait_for_file(
+        &run.join("checkpoints/epoch-003/state.json"),
+        std::time::Duration::from_secs(120),
+    );
     victim.kill().unwrap();
     let _ = victim.wait();
     // The last complete checkpoint (the metrics log is rewritten just after it).
-    let done_before = std::fs::read_dir(run.join("checkpoints"))
+    let done_before = rensou_core::train::latest_checkpoint(&run)
         .unwrap()
-        .flatten()
-        .filter_map(|e| {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let n: usize = name.strip_prefix("epoch-")?.parse().ok()?;
-            e.path().join("state.json").is_file().then_some(n)
-        })
-        .max()
-        .unwrap();
+        .expect("a complete checkpoint")
+        .state
+        .epoch;
     assert!(
         (3..40).contains(&done_before),
         "{done_before} epochs before the kill"

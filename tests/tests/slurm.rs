@@ -226,15 +226,14 @@ fn a_study_runs_as_a_slurm_job_array() {
     let stdout = ok(&cluster.rensou(d, &submit));
     let (array, report) = job_ids(&stdout);
     let run = d.join("requeue/runs/mmvae-s0");
-    let start = Instant::now();
-    while !run.join("checkpoints/epoch-003/state.json").is_file() {
-        assert!(
-            start.elapsed() < Duration::from_secs(180),
-            "task 0 made no checkpoint: {}",
-            cluster.logs()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    assert!(
+        common::wait_for_file(
+            &run.join("checkpoints/epoch-003/state.json"),
+            Duration::from_secs(180)
+        ),
+        "task 0 made no checkpoint: {}",
+        cluster.logs()
+    );
     let requeue = cluster.cmd("scontrol", &["requeue", &format!("{array}_0")]);
     assert!(
         requeue.status.success(),

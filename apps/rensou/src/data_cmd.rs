@@ -365,11 +365,14 @@ fn preview(args: PreviewArgs) -> anyhow::Result<()> {
             );
         }
     }
-    let (width, height) = canvas_size(&sets, args.per_row, rows.len(), args.scale)?;
-    let cell_h = sets.iter().map(|s| s.shape[0]).max().unwrap_or(1) as u32;
+    let Layout {
+        cell_h,
+        pair_w,
+        gap,
+        width,
+        height,
+    } = layout(&sets, args.per_row, rows.len(), args.scale)?;
     let cell_ws: Vec<u32> = sets.iter().map(|s| s.shape[1] as u32).collect();
-    let pair_w: u32 = cell_ws.iter().sum::<u32>() + 2 * (sets.len() as u32 - 1);
-    let gap = 6;
     let mut canvas = image::RgbImage::from_pixel(width, height, image::Rgb([48, 48, 48]));
     for (r, items) in rows.values().enumerate() {
         for (k, &i) in items.iter().enumerate() {
@@ -409,14 +412,23 @@ fn preview(args: PreviewArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Width and height of the preview canvas, checked against the memory available (the canvas
-/// and its PNG encoding are held at once).
-fn canvas_size(
-    sets: &[ItemSet],
-    per_row: usize,
-    rows: usize,
-    scale: u32,
-) -> anyhow::Result<(u32, u32)> {
+/// Where the preview draws: one cell per pair, `gap` pixels apart (before scaling).
+struct Layout {
+    /// Height of a pair's cell.
+    cell_h: u32,
+    /// Width of a pair's cell: every modality's item side by side, 2 pixels apart.
+    pair_w: u32,
+    /// Gap between cells.
+    gap: u32,
+    /// Canvas width, scaled.
+    width: u32,
+    /// Canvas height, scaled.
+    height: u32,
+}
+
+/// The preview's layout, its canvas checked against the memory available (the canvas and its
+/// PNG encoding are held at once).
+fn layout(sets: &[ItemSet], per_row: usize, rows: usize, scale: u32) -> anyhow::Result<Layout> {
     let gap = 6u64;
     let cell_h = sets.iter().map(|s| s.shape[0] as u64).max().unwrap_or(1);
     let pair_w: u64 =
@@ -431,7 +443,14 @@ fn canvas_size(
     );
     rensou_core::memory::check("the preview", &estimate)?;
     match (u32::try_from(width), u32::try_from(height)) {
-        (Ok(w), Ok(h)) => Ok((w.max(1), h.max(1))),
+        // Cells are no larger than the canvas, so they fit in u32 too.
+        (Ok(w), Ok(h)) => Ok(Layout {
+            cell_h: cell_h as u32,
+            pair_w: pair_w as u32,
+            gap: gap as u32,
+            width: w.max(1),
+            height: h.max(1),
+        }),
         _ => bail!(
             "the preview canvas would be {width} x {height} pixels; lower --per-row or --scale"
         ),

@@ -122,17 +122,11 @@ fn killed_run_resumes_from_its_last_complete_epoch() {
     let _ = child.wait();
     assert!(reached, "no checkpoint within two minutes");
 
-    let latest = std::fs::read_dir(run.join("checkpoints"))
+    let latest = rensou_core::train::latest_checkpoint(&run)
         .expect("checkpoints")
-        .flatten()
-        .filter_map(|e| {
-            e.file_name()
-                .to_string_lossy()
-                .strip_prefix("epoch-")
-                .and_then(|n| n.parse::<u64>().ok())
-        })
-        .max()
-        .expect("a checkpoint");
+        .expect("a complete checkpoint")
+        .state
+        .epoch as u64;
     let target = (latest + 2).to_string();
     ok(&rensou(
         dir.path(),

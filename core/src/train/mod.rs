@@ -123,7 +123,6 @@ fn inspect_run_dir(dir: &Path, config: &RunConfig, resume: bool) -> Result<Optio
                     field,
                 });
             }
-            c.verify()?;
         }
         Ok(checkpoint)
     } else {
@@ -238,14 +237,13 @@ pub fn train<B: AutodiffBackend>(
         ));
     }
     let resumed_from = start - 1;
-    // Prepared for the whole run before the directory is written.
+    // Modalities that present decoded items in other forms (sound as WAV) beside the grid;
+    // read before the directory is written.
     let presenters = grid_presenters(config)?;
     open_run_dir(run_dir, config, options.resume)?;
     checkpoint::write_metrics(run_dir, &metrics)?;
 
     let grid_indices = data.test.grid_indices();
-    // `presenters`: modalities that present decoded items in other forms (sound as WAV) beside
-    // the grid.
     let grid_bytes: Vec<Vec<u8>> = data
         .test
         .sets

@@ -110,3 +110,15 @@ pub fn metric_epochs(run: &Path) -> Vec<u64> {
         })
         .collect()
 }
+
+/// Waits (polling every 20 ms) until `path` is a file; false when `limit` passed first.
+pub fn wait_for_file(path: &Path, limit: std::time::Duration) -> bool {
+    let start = std::time::Instant::now();
+    while !path.is_file() {
+        if start.elapsed() > limit {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    true
+}

@@ -26,6 +26,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use rensou_core::analysis::ClassifierConfig;
 use rensou_core::mmvae::ObjectiveKind;
 use rensou_core::probe::ProbeConfig;
+use rensou_core::progress::Progress;
 use rensou_core::registry::ProbeRegistry;
 use rensou_core::train::{
     self, latest_checkpoint, Overrides, RunSpec, TrainOptions, RUN_CONFIG_FILE,
@@ -412,6 +413,7 @@ fn train_model(
             return Ok(false);
         }
     }
+    progress.message(&format!("[seed {seed}] training {} ...", model.name));
     let device = backend::device();
     train::train::<backend::Train>(
         &config,

@@ -39,9 +39,6 @@ use super::{
 use crate::backend;
 use crate::progress::Bars;
 
-/// The environment variable that tells a child which GPU to use (`--devices`).
-pub const DEVICE_ENV: &str = backend::DEVICE_ENV;
-
 /// Arguments of `rensou paper run-task`.
 #[derive(Args)]
 pub struct RunTaskArgs {
@@ -348,16 +345,7 @@ pub fn run_task(
     let plan = &study.plan;
     let t = Instant::now();
     let seed = task.seed;
-    let trained = {
-        let done = rensou_core::train::latest_checkpoint(&run_dir)
-            .ok()
-            .flatten()
-            .is_some_and(|c| c.state.epoch >= plan.epochs);
-        if !done {
-            progress.message(&format!("[seed {seed}] training {} ...", task.model.name));
-        }
-        train_model(&study.dataset, &task.model, seed, plan, &run_dir, progress)?
-    };
+    let trained = train_model(&study.dataset, &task.model, seed, plan, &run_dir, progress)?;
     progress.finish();
     let train_seconds = t.elapsed().as_secs_f64();
     let t = Instant::now();
@@ -530,7 +518,7 @@ pub fn run_in_processes(
                 .stdout(log.try_clone().context("cannot share the log file")?)
                 .stderr(log);
             if let Some(device) = slot.0 {
-                cmd.env(DEVICE_ENV, device.to_string());
+                cmd.env(backend::DEVICE_ENV, device.to_string());
             }
             let child = cmd
                 .spawn()

@@ -183,9 +183,7 @@ pub fn snapshot(dir: &Path) -> BTreeMap<PathBuf, (u64, u64)> {
             if p.is_dir() {
                 stack.push(p);
             } else if let Ok(bytes) = std::fs::read(&p) {
-                let h = bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
-                    (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-                });
+                let h = rensou_core::rng::fnv1a_bytes(&bytes);
                 out.insert(
                     p.strip_prefix(dir).unwrap_or(&p).to_path_buf(),
                     (bytes.len() as u64, h),
