@@ -46,7 +46,7 @@ const QUICK_WARMUP_STEPS: usize = 100;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Preset {
-    /// Small but real: about 9 minutes on 2 CPU cores.
+    /// Small but real: about 6.5 minutes on 2 CPU cores.
     Quick,
     /// SPEC.md's settings (50 epochs, K = 20, 20 seeds): meant for a GPU.
     Paper,
@@ -55,7 +55,7 @@ pub enum Preset {
 /// Arguments of `rensou paper`.
 #[derive(Args)]
 pub struct PaperArgs {
-    /// quick (default; ~9 min on 2 CPU cores) or paper (SPEC.md's settings; for a GPU).
+    /// quick (default; ~6.5 min on 2 CPU cores) or paper (SPEC.md's settings; for a GPU).
     #[arg(long, value_enum, default_value = "quick")]
     pub preset: Preset,
     /// Number of seeds (quick: 3, paper: 20).
