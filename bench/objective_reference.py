@@ -2,7 +2,7 @@
 
 Builds tiny fixed models (MLP encoders/decoders as in the paper, hidden [5, 5], latent 3), fixed
 inputs and fixed standard noise, evaluates every objective the way iffsid/mmvae and the authors'
-code compute it, and writes ../core/tests/fixtures/objectives.json:
+code compute it, and writes ../core/model/tests/fixtures/objectives.json:
 
     python3 bench/objective_reference.py            # from the repository root
 

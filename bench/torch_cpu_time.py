@@ -1,10 +1,10 @@
 """Wall and CPU seconds per training step of the PyTorch reference MMVAE (shared/bench/torch_reference.py).
 
 CPU time (user + system of this process) is the steadier figure on a shared machine; compare it
-with rensou's `step_cpu_time` (core/tests/profile.rs):
+with rensou's `step_cpu_time` (core/model/tests/profile.rs):
 
     python3 bench/torch_cpu_time.py --estimator dreg --steps 5
-    RAYON_NUM_THREADS=2 cargo test --release -p rensou-core --test profile step_cpu -- --ignored --nocapture
+    RAYON_NUM_THREADS=2 cargo test --release -p rensou-model --test profile step_cpu -- --ignored --nocapture
 """
 import argparse
 import json

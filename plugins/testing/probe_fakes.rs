@@ -8,10 +8,10 @@
 
 use std::collections::BTreeMap;
 
-use rensou_core::modality::Split;
-use rensou_core::probe::{Classifiers, Latents, ModelView, ProbeData};
-use rensou_core::rng::mix64;
-use rensou_core::{Error, ItemSet, Result};
+use rensou_api::modality::Split;
+use rensou_api::probe::{Classifiers, Latents, ModelView, ProbeData};
+use rensou_api::rng::mix64;
+use rensou_api::{Error, ItemSet, Result};
 
 /// Uniform in `[0, 1)` from a seed and a counter.
 pub fn unit(seed: u64, i: u64) -> f32 {

@@ -12,11 +12,11 @@ mod common;
 use std::path::Path;
 use std::time::Instant;
 
+use rensou_api::progress::NoProgress;
+use rensou_api::SourceEnv;
 use rensou_cmnist as _;
-use rensou_core::build::{build_dataset, DataConfig};
-use rensou_core::progress::NoProgress;
-use rensou_core::SourceEnv;
 use rensou_oscn as _;
+use rensou_store::build::{build_dataset, DataConfig};
 
 fn build(mnist: &Path, out: &Path) -> f64 {
     let text = "[[modalities]]\ntype = \"oscn\"\n[[modalities]]\ntype = \"cmnist\"\n";

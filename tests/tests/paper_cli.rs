@@ -356,7 +356,7 @@ fn workers_share_a_study_safely() {
     victim.kill().unwrap();
     let _ = victim.wait();
     // The last complete checkpoint (the metrics log is rewritten just after it).
-    let done_before = rensou_core::train::latest_checkpoint(&run)
+    let done_before = rensou_train::latest_checkpoint(&run)
         .unwrap()
         .expect("a complete checkpoint")
         .state

@@ -3,10 +3,10 @@
 
 use std::collections::BTreeMap;
 
-use rensou_core::modality::ItemSet;
-use rensou_core::probe::{run_probes, Classifiers, Latents, ModelView, ProbeConfig, ProbeData};
-use rensou_core::progress::NoProgress;
-use rensou_core::Split;
+use rensou_api::modality::ItemSet;
+use rensou_api::probe::{run_probes, Classifiers, Latents, ModelView, ProbeConfig, ProbeData};
+use rensou_api::progress::NoProgress;
+use rensou_api::Split;
 
 use rensou_example::spread::SpreadProbe;
 
@@ -20,19 +20,19 @@ impl ModelView for NoModel {
     fn latent_dim(&self) -> usize {
         2
     }
-    fn item_shape(&self, _: &str) -> rensou_core::Result<Vec<usize>> {
+    fn item_shape(&self, _: &str) -> rensou_api::Result<Vec<usize>> {
         Ok(vec![1])
     }
-    fn encode(&self, _: &str, _: &[u8]) -> rensou_core::Result<Latents> {
+    fn encode(&self, _: &str, _: &[u8]) -> rensou_api::Result<Latents> {
         unreachable!("the example probe uses precomputed latents")
     }
-    fn decode(&self, _: &str, _: &[f32]) -> rensou_core::Result<Vec<f32>> {
+    fn decode(&self, _: &str, _: &[f32]) -> rensou_api::Result<Vec<f32>> {
         unreachable!()
     }
-    fn sample_prior(&self, _: usize, _: u64) -> rensou_core::Result<Vec<f32>> {
+    fn sample_prior(&self, _: usize, _: u64) -> rensou_api::Result<Vec<f32>> {
         unreachable!()
     }
-    fn sample_at(&self, _: &[f32], _: usize, _: u64) -> rensou_core::Result<Vec<f32>> {
+    fn sample_at(&self, _: &[f32], _: usize, _: u64) -> rensou_api::Result<Vec<f32>> {
         unreachable!()
     }
     fn describe(&self) -> String {
@@ -41,10 +41,10 @@ impl ModelView for NoModel {
 }
 
 impl Classifiers for NoModel {
-    fn predict(&self, _: &str, _: &str, _: &[f32]) -> rensou_core::Result<Vec<i64>> {
+    fn predict(&self, _: &str, _: &str, _: &[f32]) -> rensou_api::Result<Vec<i64>> {
         unreachable!()
     }
-    fn accuracy(&self, _: &str, _: &str) -> rensou_core::Result<f64> {
+    fn accuracy(&self, _: &str, _: &str) -> rensou_api::Result<f64> {
         unreachable!()
     }
 }
@@ -70,7 +70,7 @@ fn readme_example_is_verbatim() {
 
 #[test]
 fn example_probe_registers_and_runs() {
-    let registry = rensou_core::registry::ProbeRegistry::collect().unwrap();
+    let registry = rensou_api::registry::ProbeRegistry::collect().unwrap();
     assert!(registry.names().contains(&"spread"));
     registry.check_names().unwrap();
 

@@ -1,7 +1,7 @@
 //! The plugin registry as the binary sees it: every linked plugin, names consistent.
 
+use rensou_api::registry::ModalityRegistry;
 use rensou_cmnist as _;
-use rensou_core::registry::ModalityRegistry;
 use rensou_oscn as _;
 
 #[test]

@@ -8,10 +8,10 @@ use std::path::Path;
 use rensou_cmnist as _;
 use rensou_oscn as _;
 
-use rensou_core::build::{build_dataset, DataConfig};
-use rensou_core::progress::NoProgress;
-use rensou_core::store::DatasetFile;
-use rensou_core::{Error, SourceEnv, Split};
+use rensou_api::progress::NoProgress;
+use rensou_api::{Error, SourceEnv, Split};
+use rensou_store::build::{build_dataset, DataConfig};
+use rensou_store::DatasetFile;
 
 fn config(mnist: &Path) -> (DataConfig, SourceEnv) {
     let text = "seed = 11\npairs_per_item = 2\n[[modalities]]\ntype = \"oscn\"\n[[modalities]]\ntype = \"cmnist\"\n";

@@ -32,7 +32,7 @@ pub const CHECK_EVERY: usize = if IS_GPU { 50 } else { 1 };
 pub const DEVICE_ENV: &str = "RENSOU_DEVICE";
 
 /// The device to run on: with the CUDA build, GPU `$RENSOU_DEVICE` when set, else GPU 0. On
-/// the CPU backend this also registers rensou-core's fused host kernels for it (idempotent),
+/// the CPU backend this also registers rensou-model's fused host kernels for it (idempotent),
 /// which read tensors in place.
 pub fn device() -> Device {
     #[cfg(feature = "cuda")]
@@ -44,7 +44,7 @@ pub fn device() -> Device {
     }
     #[cfg(not(feature = "cuda"))]
     {
-        rensou_core::nn::install_host_kernels::<Inner>();
+        rensou_model::nn::install_host_kernels::<Inner>();
         keep_large_buffers();
     }
     Device::default()

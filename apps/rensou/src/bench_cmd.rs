@@ -25,12 +25,12 @@ use std::time::Instant;
 
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
-use rensou_core::dist::DistFamily;
-use rensou_core::mmvae::{
+use rensou_model::dist::DistFamily;
+use rensou_model::mmvae::{
     bench_train_steps, MmvaeConfig, ModalityNetConfig, ObjectiveConfig, ObjectiveKind,
 };
-use rensou_core::nn::{Conv2dNet, NetConfig};
-use rensou_core::train::NetChoice;
+use rensou_model::nn::{Conv2dNet, NetConfig};
+use rensou_train::NetChoice;
 use serde_json::{json, Value};
 
 use crate::backend;
@@ -131,7 +131,7 @@ fn bench_config(modalities: usize, net: NetChoice) -> anyhow::Result<MmvaeConfig
 /// Refuses a bench config beyond the documented bounds (`training.k`, batch size) or larger
 /// than the machine's available memory, before any process starts.
 fn check_fits(modalities: usize, net: NetChoice, k: usize, batch: usize) -> anyhow::Result<()> {
-    use rensou_core::train::{DataConfig, RunConfig, TrainingConfig};
+    use rensou_train::{DataConfig, RunConfig, TrainingConfig};
     let model = bench_config(modalities, net)?;
     let training = TrainingConfig {
         k,
@@ -147,8 +147,8 @@ fn check_fits(modalities: usize, net: NetChoice, k: usize, batch: usize) -> anyh
         model,
         training,
     };
-    let estimate = rensou_core::memory::training_estimate(&config, batch as u64);
-    rensou_core::memory::check("the bench", &estimate)?;
+    let estimate = rensou_train::memory::training_estimate(&config, batch as u64);
+    rensou_train::memory::check("the bench", &estimate)?;
     Ok(())
 }
 
@@ -510,7 +510,7 @@ fn bench_train(args: BenchTrainArgs) -> anyhow::Result<()> {
     lines.push(summary);
     if let Some(path) = &args.out {
         let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
-        rensou_core::fsutil::write_bytes_atomically(path, text.as_bytes())
+        rensou_api::fsutil::write_bytes_atomically(path, text.as_bytes())
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
     Ok(())

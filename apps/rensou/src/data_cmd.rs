@@ -5,10 +5,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
-use rensou_core::build::{build_dataset, DataConfig};
-use rensou_core::registry::ModalityRegistry;
-use rensou_core::store::DatasetFile;
-use rensou_core::{ItemSet, SourceEnv, Split};
+use rensou_api::registry::ModalityRegistry;
+use rensou_api::{ItemSet, SourceEnv, Split};
+use rensou_store::build::{build_dataset, DataConfig};
+use rensou_store::DatasetFile;
 
 use crate::progress::Bars;
 
@@ -102,7 +102,7 @@ fn check_preview_out(args: &PreviewArgs, modalities: &[String]) -> anyhow::Resul
         );
     }
     if args.out.exists() && !args.force {
-        return Err(rensou_core::Error::Exists(args.out.clone()).into());
+        return Err(rensou_api::Error::Exists(args.out.clone()).into());
     }
     let stem = args
         .out
@@ -118,7 +118,7 @@ fn check_preview_out(args: &PreviewArgs, modalities: &[String]) -> anyhow::Resul
         }
         let non_empty = std::fs::read_dir(&dir).is_ok_and(|mut d| d.next().is_some());
         if non_empty && !args.force {
-            return Err(rensou_core::Error::Exists(dir).into());
+            return Err(rensou_api::Error::Exists(dir).into());
         }
     }
     Ok(())
@@ -160,8 +160,8 @@ pub fn data_config(
         let mut from_file: BTreeMap<String, _> = cfg
             .modalities
             .drain(..)
-            .map(|m| Ok((rensou_core::registry::config_type_name(&*m)?, m)))
-            .collect::<rensou_core::Result<_>>()?;
+            .map(|m| Ok((rensou_api::registry::config_type_name(&*m)?, m)))
+            .collect::<rensou_api::Result<_>>()?;
         for name in modalities {
             let name = name.trim();
             let plugin = registry.get(name)?;
@@ -180,7 +180,7 @@ pub fn data_config(
 
 fn build(args: BuildArgs) -> anyhow::Result<()> {
     if args.out.exists() && !args.force {
-        return Err(rensou_core::Error::Exists(args.out.clone()).into());
+        return Err(rensou_api::Error::Exists(args.out.clone()).into());
     }
     if args.out.is_dir() {
         bail!(
@@ -336,13 +336,13 @@ fn preview(args: PreviewArgs) -> anyhow::Result<()> {
         .modalities()
         .iter()
         .map(|m| ds.read(split, m))
-        .collect::<rensou_core::Result<_>>()?;
+        .collect::<rensou_api::Result<_>>()?;
     let Some(first) = sets.first() else {
         bail!("{} has no modalities", args.file.display());
     };
     // One row per number (the shared concept), or plain rows if there is no number label.
     let mut rows: BTreeMap<i64, Vec<usize>> = BTreeMap::new();
-    match first.label(rensou_core::vocab::NUMBER) {
+    match first.label(rensou_api::vocab::NUMBER) {
         Ok(numbers) => {
             for (i, &n) in numbers.iter().enumerate() {
                 let row = rows.entry(n).or_default();
@@ -395,9 +395,9 @@ fn preview(args: PreviewArgs) -> anyhow::Result<()> {
             }
         }
     }
-    let bytes = rensou_core::plot::encode_png(canvas.as_raw(), canvas.width(), canvas.height())
+    let bytes = rensou_plot::encode_png(canvas.as_raw(), canvas.width(), canvas.height())
         .context("cannot encode PNG")?;
-    rensou_core::fsutil::write_bytes_atomically(&args.out, &bytes)?;
+    rensou_api::fsutil::write_bytes_atomically(&args.out, &bytes)?;
     let extra = preview_files(&ds, &sets, &rows, &args.out)?;
     println!(
         "wrote {} ({} rows by number, {} pairs each; columns: {})",
@@ -435,13 +435,13 @@ fn layout(sets: &[ItemSet], per_row: usize, rows: usize, scale: u32) -> anyhow::
         sets.iter().map(|s| s.shape[1] as u64).sum::<u64>() + 2 * (sets.len() as u64 - 1);
     let width = per_row as u64 * (pair_w + gap) * u64::from(scale);
     let height = rows as u64 * (cell_h + gap) * u64::from(scale);
-    let mut estimate = rensou_core::memory::Estimate::default();
+    let mut estimate = rensou_train::memory::Estimate::default();
     estimate.add(
         format!("a {width} x {height} canvas and its PNG"),
         width.saturating_mul(height).saturating_mul(3 * 2),
         "--per-row",
     );
-    rensou_core::memory::check("the preview", &estimate)?;
+    rensou_train::memory::check("the preview", &estimate)?;
     match (u32::try_from(width), u32::try_from(height)) {
         // Cells are no larger than the canvas, so they fit in u32 too.
         (Ok(w), Ok(h)) => Ok(Layout {
@@ -480,7 +480,7 @@ fn preview_files(
         let mut n = 0;
         for (number, items) in rows {
             for (k, &i) in items.iter().enumerate() {
-                let values = rensou_core::nn::byte_values(set.item(i));
+                let values = rensou_model::nn::byte_values(set.item(i));
                 n += config.write_preview_files(
                     &set.shape,
                     &values,

@@ -79,12 +79,12 @@ pub mod cli {
     }
 
     fn list() -> anyhow::Result<()> {
-        let modalities = rensou_core::registry::ModalityRegistry::collect()?;
+        let modalities = rensou_api::registry::ModalityRegistry::collect()?;
         println!("modalities:");
         for p in modalities.list() {
             println!("  {:<12} {}", p.name, p.description);
         }
-        let probes = rensou_core::registry::ProbeRegistry::collect()?;
+        let probes = rensou_api::registry::ProbeRegistry::collect()?;
         println!("probes:");
         for p in probes.list() {
             println!("  {:<12} {}", p.name, p.description);

@@ -4,10 +4,10 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use clap::Args;
-use rensou_core::analysis::{probe_run, ClassifierConfig, ProbeRunOptions};
-use rensou_core::probe::ProbeConfig;
-use rensou_core::registry::ProbeRegistry;
-use rensou_core::Split;
+use rensou_api::probe::ProbeConfig;
+use rensou_api::registry::ProbeRegistry;
+use rensou_api::Split;
+use rensou_train::analysis::{probe_run, ClassifierConfig, ProbeRunOptions};
 
 use crate::backend;
 use crate::progress::Bars;
@@ -56,7 +56,7 @@ pub fn select_probes(
     let registry = ProbeRegistry::collect()?;
     let mut from_file = std::collections::BTreeMap::new();
     for p in file.probes.drain(..) {
-        from_file.insert(rensou_core::probe::probe_type_name(&*p)?, p);
+        from_file.insert(rensou_api::probe::probe_type_name(&*p)?, p);
     }
     let names: Vec<String> = if !names.is_empty() {
         names.iter().map(|n| n.trim().to_owned()).collect()
@@ -88,7 +88,7 @@ pub fn read_probe_file(path: Option<&std::path::Path>) -> anyhow::Result<ProbeFi
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read probe config {}", path.display()))?;
     let file: ProbeFile =
-        toml::from_str(&text).map_err(|e| rensou_core::Error::toml_parse(path, &text, &e))?;
+        toml::from_str(&text).map_err(|e| rensou_api::Error::toml_parse(path, &text, &e))?;
     file.classifier.validate()?;
     Ok(file)
 }

@@ -3,7 +3,7 @@
 use std::sync::Mutex;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use rensou_core::progress::Progress;
+use rensou_api::progress::Progress;
 
 /// Draws one bar per stage on stderr. When stderr is not a terminal the bars are hidden and
 /// messages are printed as plain lines, so logs keep them.

@@ -5,9 +5,9 @@ use std::path::PathBuf;
 use anyhow::{bail, Context};
 use clap::Args;
 
-use rensou_core::mmvae::ObjectiveKind;
-use rensou_core::train::{
-    self, NetChoice, Overrides, RunConfig, RunSpec, TrainOptions, RUN_CONFIG_FILE,
+use rensou_model::mmvae::ObjectiveKind;
+use rensou_train::{
+    self as train, NetChoice, Overrides, RunConfig, RunSpec, TrainOptions, RUN_CONFIG_FILE,
 };
 
 use crate::backend;
@@ -218,11 +218,11 @@ trait KindName {
     fn kind_name(&self) -> &'static str;
 }
 
-impl KindName for rensou_core::nn::NetConfig {
+impl KindName for rensou_model::nn::NetConfig {
     fn kind_name(&self) -> &'static str {
         match self {
-            rensou_core::nn::NetConfig::Mlp(_) => "mlp",
-            rensou_core::nn::NetConfig::Conv2d(_) => "conv",
+            rensou_model::nn::NetConfig::Mlp(_) => "mlp",
+            rensou_model::nn::NetConfig::Conv2d(_) => "conv",
         }
     }
 }

@@ -122,7 +122,7 @@ fn killed_run_resumes_from_its_last_complete_epoch() {
     let _ = child.wait();
     assert!(reached, "no checkpoint within two minutes");
 
-    let latest = rensou_core::train::latest_checkpoint(&run)
+    let latest = rensou_train::latest_checkpoint(&run)
         .expect("checkpoints")
         .expect("a complete checkpoint")
         .state

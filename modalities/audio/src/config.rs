@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use rensou_core::{
+use rensou_api::{
     typetag, Error, Modality, ModalityConfig, ModalityPlugin, PreviewFile, Result, SourceEnv,
 };
 
@@ -409,10 +409,10 @@ impl AudioConfig {
     }
 
     /// Items per class for a split when no counts are requested.
-    pub fn per_class(&self, split: rensou_core::Split) -> usize {
+    pub fn per_class(&self, split: rensou_api::Split) -> usize {
         match split {
-            rensou_core::Split::Train => self.train_per_class,
-            rensou_core::Split::Test => self.test_per_class,
+            rensou_api::Split::Train => self.train_per_class,
+            rensou_api::Split::Test => self.test_per_class,
         }
     }
 }
@@ -469,7 +469,7 @@ fn default_config() -> Box<dyn ModalityConfig> {
     Box::new(AudioConfig::default())
 }
 
-rensou_core::inventory::submit! {
+rensou_api::inventory::submit! {
     ModalityPlugin {
         name: NAME,
         description: "N short tones of one timbre and one pitch as a log-mel spectrogram \

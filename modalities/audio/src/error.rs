@@ -1,9 +1,9 @@
 //! The crate's error type.
 
 /// What can go wrong while generating or presenting audio items (configuration problems are
-/// [`rensou_core::Error::Config`] instead).
+/// [`rensou_api::Error::Config`] instead).
 ///
-/// Converted into [`rensou_core::Error::Modality`] with the name `audio`.
+/// Converted into [`rensou_api::Error::Modality`] with the name `audio`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AudioError {
     /// A number outside the configured `min_number..=max_number` was requested.
@@ -63,8 +63,8 @@ pub enum AudioError {
     },
 }
 
-impl From<AudioError> for rensou_core::Error {
+impl From<AudioError> for rensou_api::Error {
     fn from(e: AudioError) -> Self {
-        rensou_core::Error::modality(crate::NAME, e)
+        rensou_api::Error::modality(crate::NAME, e)
     }
 }

@@ -8,8 +8,8 @@ use rand::Rng;
 use rustfft::num_complex::Complex;
 use rustfft::{Fft, FftPlanner};
 
-use rensou_core::rng::rng_for;
-use rensou_core::Result;
+use rensou_api::rng::rng_for;
+use rensou_api::Result;
 
 use crate::config::AudioConfig;
 use crate::error::AudioError;

@@ -4,9 +4,9 @@ use std::collections::BTreeMap;
 
 use rand::{Rng, SeedableRng};
 
-use rensou_core::rng::{derive_seed, DataRng};
-use rensou_core::vocab;
-use rensou_core::{ItemRequest, ItemSet, LabelSpec, Likelihood, Modality, NetKind, Result, Supply};
+use rensou_api::rng::{derive_seed, DataRng};
+use rensou_api::vocab;
+use rensou_api::{ItemRequest, ItemSet, LabelSpec, Likelihood, Modality, NetKind, Result, Supply};
 
 use crate::config::AudioConfig;
 use crate::error::AudioError;

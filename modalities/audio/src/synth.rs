@@ -3,7 +3,7 @@
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-use rensou_core::{Error, LabelSpec, Result};
+use rensou_api::{Error, LabelSpec, Result};
 
 use crate::config::AudioConfig;
 use crate::error::AudioError;
@@ -322,7 +322,7 @@ impl Synth {
 mod tests {
     use super::*;
     use rand::SeedableRng;
-    use rensou_core::rng::DataRng;
+    use rensou_api::rng::DataRng;
 
     #[test]
     fn indices_round_trip() {

@@ -2,7 +2,7 @@
 
 use std::io::Cursor;
 
-use rensou_core::Result;
+use rensou_api::Result;
 
 use crate::error::AudioError;
 

@@ -7,13 +7,13 @@ use std::time::Instant;
 
 use proptest::prelude::*;
 use rand::SeedableRng;
-use rensou_audio::{Audio, AudioConfig, AudioError, Pitch, Timbre};
-use rensou_core::registry::ModalityRegistry;
-use rensou_core::rng::DataRng;
-use rensou_core::{
+use rensou_api::registry::ModalityRegistry;
+use rensou_api::rng::DataRng;
+use rensou_api::{
     ClassCounts, Error, ItemRequest, ItemSet, Likelihood, Modality, ModalityConfig, NetKind,
     SourceEnv, Split, Supply,
 };
+use rensou_audio::{Audio, AudioConfig, AudioError, Pitch, Timbre};
 use rustfft::num_complex::Complex;
 use rustfft::FftPlanner;
 use serde::{Deserialize, Serialize};
@@ -794,7 +794,7 @@ fn label_indices_are_stable() {
     let labels = audio.labels();
     let names: Vec<&str> = labels.iter().map(|l| l.name.as_str()).collect();
     assert_eq!(names, ["number", "timbre", "pitch", "slots"]);
-    assert_eq!(labels[0], rensou_core::vocab::number_label_spec());
+    assert_eq!(labels[0], rensou_api::vocab::number_label_spec());
     let values = |i: usize| -> Vec<(i64, String)> {
         labels[i]
             .values

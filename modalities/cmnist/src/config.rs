@@ -2,8 +2,8 @@
 
 use std::path::PathBuf;
 
-use rensou_core::vocab::Colour;
-use rensou_core::{Error, Modality, ModalityConfig, ModalityPlugin, Result, SourceEnv};
+use rensou_api::vocab::Colour;
+use rensou_api::{Error, Modality, ModalityConfig, ModalityPlugin, Result, SourceEnv};
 use serde::{Deserialize, Serialize};
 
 use crate::modality::Cmnist;

@@ -115,7 +115,7 @@ pub enum CmnistError {
     #[error("the {split} split of {origin} holds no digit in {digits:?}")]
     NoDigits {
         /// `train` or `test`.
-        split: rensou_core::Split,
+        split: rensou_api::Split,
         /// The digits asked for.
         digits: Vec<u8>,
         /// Where the split came from.
@@ -153,8 +153,8 @@ fn gz_note(decompressed: &bool) -> &'static str {
     }
 }
 
-impl From<CmnistError> for rensou_core::Error {
+impl From<CmnistError> for rensou_api::Error {
     fn from(e: CmnistError) -> Self {
-        rensou_core::Error::modality("cmnist", e)
+        rensou_api::Error::modality("cmnist", e)
     }
 }

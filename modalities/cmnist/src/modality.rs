@@ -2,8 +2,8 @@
 
 use std::sync::OnceLock;
 
-use rensou_core::vocab::{number_label_spec, Colour, COLOUR, NUMBER};
-use rensou_core::{ItemRequest, ItemSet, LabelSpec, Modality, Result, Split, Supply};
+use rensou_api::vocab::{number_label_spec, Colour, COLOUR, NUMBER};
+use rensou_api::{ItemRequest, ItemSet, LabelSpec, Modality, Result, Split, Supply};
 
 use crate::config::{CmnistConfig, NAME};
 use crate::error::CmnistError;

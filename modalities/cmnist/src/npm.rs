@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use rand::RngCore;
-use rensou_core::rng::{rng_for, DataRng};
+use rensou_api::rng::{rng_for, DataRng};
 use serde::Deserialize;
 
 use crate::error::CmnistError;

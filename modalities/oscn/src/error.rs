@@ -1,9 +1,9 @@
 //! The crate's error type.
 
 /// What can go wrong while generating OSCN items (configuration problems are
-/// [`rensou_core::Error::Config`] instead).
+/// [`rensou_api::Error::Config`] instead).
 ///
-/// Converted into [`rensou_core::Error::Modality`] with the name `oscn`.
+/// Converted into [`rensou_api::Error::Modality`] with the name `oscn`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum OscnError {
     /// The free layout hit a dead end more often than `free_max_tries` allows.
@@ -71,8 +71,8 @@ pub enum OscnError {
     },
 }
 
-impl From<OscnError> for rensou_core::Error {
+impl From<OscnError> for rensou_api::Error {
     fn from(e: OscnError) -> Self {
-        rensou_core::Error::modality(crate::NAME, e)
+        rensou_api::Error::modality(crate::NAME, e)
     }
 }

@@ -4,9 +4,9 @@ use std::collections::BTreeMap;
 
 use rand::{Rng, SeedableRng};
 
-use rensou_core::rng::{derive_seed, DataRng};
-use rensou_core::vocab::{self, Colour};
-use rensou_core::{ItemRequest, ItemSet, LabelSpec, Modality, Result, Supply};
+use rensou_api::rng::{derive_seed, DataRng};
+use rensou_api::vocab::{self, Colour};
+use rensou_api::{ItemRequest, ItemSet, LabelSpec, Modality, Result, Supply};
 
 use crate::config::OscnConfig;
 use crate::error::OscnError;

@@ -2,8 +2,8 @@
 
 use rand::Rng;
 
-use rensou_core::vocab::Colour;
-use rensou_core::Result;
+use rensou_api::vocab::Colour;
+use rensou_api::Result;
 
 use crate::config::{Layout, OscnConfig};
 use crate::error::OscnError;

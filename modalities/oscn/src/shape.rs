@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use rensou_core::{Error, LabelSpec, Result};
+use rensou_api::{Error, LabelSpec, Result};
 
 /// Name of the shape label.
 pub const SHAPE: &str = "shape";

@@ -5,10 +5,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use proptest::prelude::*;
 use rand::SeedableRng;
-use rensou_core::registry::ModalityRegistry;
-use rensou_core::rng::DataRng;
-use rensou_core::vocab::Colour;
-use rensou_core::{
+use rensou_api::registry::ModalityRegistry;
+use rensou_api::rng::DataRng;
+use rensou_api::vocab::Colour;
+use rensou_api::{
     ClassCounts, Error, ItemRequest, ItemSet, Modality, ModalityConfig, SourceEnv, Split, Supply,
 };
 use rensou_oscn::{Layout, Oscn, OscnConfig, OscnError, Renderer, Shape, NO_CELLS};
@@ -791,7 +791,7 @@ fn label_indices_are_stable() {
     let labels = oscn.labels();
     let names: Vec<&str> = labels.iter().map(|l| l.name.as_str()).collect();
     assert_eq!(names, ["number", "colour", "shape", "cells"]);
-    assert_eq!(labels[0], rensou_core::vocab::number_label_spec());
+    assert_eq!(labels[0], rensou_api::vocab::number_label_spec());
     assert_eq!(labels[1], Colour::label_spec());
     let shape_values: Vec<(i64, &str)> = labels[2]
         .values

@@ -3,8 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use rensou_core::probe::{ProbeConfig, ProbeContext, ProbePlugin};
-use rensou_core::typetag;
+use rensou_api::probe::{ProbeConfig, ProbeContext, ProbePlugin};
+use rensou_api::typetag;
 
 use crate::error::{ArithmeticError, Result};
 use crate::NAME;
@@ -153,11 +153,11 @@ impl ArithmeticConfig {
 
 #[typetag::serde(name = "arithmetic")]
 impl ProbeConfig for ArithmeticConfig {
-    fn validate(&self) -> rensou_core::Result<()> {
+    fn validate(&self) -> rensou_api::Result<()> {
         Ok(self.check()?)
     }
 
-    fn run(&self, ctx: &ProbeContext<'_>) -> rensou_core::Result<serde_json::Value> {
+    fn run(&self, ctx: &ProbeContext<'_>) -> rensou_api::Result<serde_json::Value> {
         Ok(crate::probe::run(self, ctx)?)
     }
 
@@ -170,7 +170,7 @@ fn default_config() -> Box<dyn ProbeConfig> {
     Box::new(ArithmeticConfig::default())
 }
 
-rensou_core::inventory::submit! {
+rensou_api::inventory::submit! {
     ProbePlugin {
         name: NAME,
         description: "latent arithmetic: decode mean[a] + mean[b] - mean[c] and classify the number",

@@ -1,6 +1,6 @@
-//! `arithmetic.png`, like the paper's figure 3: drawn with rensou-core's labelled image grid.
+//! `arithmetic.png`, like the paper's figure 3: drawn with rensou-plot's labelled image grid.
 
-use rensou_core::plot::{image_grid_png, ImageTile};
+use rensou_plot::{image_grid_png, ImageTile};
 
 use crate::error::Result;
 use crate::probe::{target, Triple};
@@ -8,7 +8,7 @@ use crate::probe::{target, Triple};
 /// Target size in pixels of the longer side of one enlarged tile.
 const TILE_SIDE: usize = 96;
 
-pub use rensou_core::plot::is_image_shape;
+pub use rensou_plot::is_image_shape;
 
 /// One figure row: an equation, its decoded operands and decoded result samples.
 #[derive(Clone, Debug, PartialEq)]

@@ -4,8 +4,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{json, Value};
 
-use rensou_core::probe::{ProbeContext, ProbeData};
-use rensou_core::rng::derive_seed;
+use rensou_api::probe::{ProbeContext, ProbeData};
+use rensou_api::rng::derive_seed;
 
 use crate::config::ArithmeticConfig;
 use crate::error::{ArithmeticError, Result};
@@ -280,7 +280,7 @@ fn joined<'a>(names: impl IntoIterator<Item = &'a String>) -> String {
 fn lookup<'a>(
     cfg: &ArithmeticConfig,
     ctx: &'a ProbeContext<'_>,
-) -> Result<(&'a [i64], &'a rensou_core::probe::Latents)> {
+) -> Result<(&'a [i64], &'a rensou_api::probe::Latents)> {
     let data: &ProbeData = ctx.data;
     let m = &cfg.modality;
     let model_modalities = ctx.model.modalities();

@@ -6,9 +6,9 @@ mod common;
 use std::path::Path;
 
 use common::{data, is_png, tmp, FakeClassifiers, FakeModel};
+use rensou_api::probe::{run_probes, ProbeConfig, ProbeOutcome, ProbePlugin};
+use rensou_api::progress::NoProgress;
 use rensou_arithmetic::{ArithmeticConfig, PAPER_EQUATIONS};
-use rensou_core::probe::{run_probes, ProbeConfig, ProbeOutcome, ProbePlugin};
-use rensou_core::progress::NoProgress;
 use serde_json::Value;
 
 fn run(model: &FakeModel, config: ArithmeticConfig, dir: &Path) -> ProbeOutcome {
@@ -310,15 +310,13 @@ fn config_from_toml_defaults_and_validation() {
 
 #[test]
 fn registered_under_its_typetag_name() {
-    let plugin = rensou_core::inventory::iter::<ProbePlugin>
+    let plugin = rensou_api::inventory::iter::<ProbePlugin>
         .into_iter()
         .find(|p| p.name == rensou_arithmetic::NAME);
     let plugin = plugin.unwrap_or_else(|| panic!("arithmetic is not registered"));
     let config = (plugin.default_config)();
     assert_eq!(
-        rensou_core::probe::probe_type_name(&*config)
-            .ok()
-            .as_deref(),
+        rensou_api::probe::probe_type_name(&*config).ok().as_deref(),
         Some("arithmetic")
     );
 }

@@ -47,8 +47,8 @@ impl ClusterError {
     }
 }
 
-impl From<ClusterError> for rensou_core::Error {
+impl From<ClusterError> for rensou_api::Error {
     fn from(e: ClusterError) -> Self {
-        rensou_core::Error::Plugin(format!("cluster: {e}"))
+        rensou_api::Error::Plugin(format!("cluster: {e}"))
     }
 }

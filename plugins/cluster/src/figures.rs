@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use rensou_core::plot::{heatmap_png, lines_png};
-use rensou_core::probe::ProbeContext;
+use rensou_api::probe::ProbeContext;
+use rensou_plot::{heatmap_png, lines_png};
 
 use crate::magnitude::Magnitude;
 
@@ -32,7 +32,7 @@ pub(crate) fn write(
     ctx: &ProbeContext<'_>,
     modality: &str,
     m: &Magnitude,
-) -> rensou_core::Result<Vec<String>> {
+) -> rensou_api::Result<Vec<String>> {
     let stem = file_stem(modality);
     let k = m.numbers.len();
     let rows: Vec<Vec<f64>> = m

@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use rensou_core::probe::{ProbeConfig, ProbeContext, ProbePlugin};
-use rensou_core::rng::derive_seed;
-use rensou_core::{typetag, Error};
+use rensou_api::probe::{ProbeConfig, ProbeContext, ProbePlugin};
+use rensou_api::rng::derive_seed;
+use rensou_api::{typetag, Error};
 
 use crate::compare::{adjusted_rand_index, normalized_mutual_info};
 use crate::kmeans::{KMeans, KMeansFit};
@@ -84,7 +84,7 @@ fn field(name: &str) -> String {
 }
 
 impl ClusterProbe {
-    fn check(&self) -> rensou_core::Result<()> {
+    fn check(&self) -> rensou_api::Result<()> {
         if self.max_label_values < 2 {
             return Err(Error::config(
                 field("max_label_values"),
@@ -166,7 +166,7 @@ impl ClusterProbe {
         x: &Matrix,
         labels: &[(&str, &[i64])],
         numbers: Option<&[i64]>,
-    ) -> rensou_core::Result<Value> {
+    ) -> rensou_api::Result<Value> {
         let mut skipped: Vec<String> = Vec::new();
         let mut out = Map::new();
         out.insert("items".into(), json!(x.n()));
@@ -335,11 +335,11 @@ fn magnitude_json(m: &Magnitude) -> Value {
 
 #[typetag::serde(name = "cluster")]
 impl ProbeConfig for ClusterProbe {
-    fn validate(&self) -> rensou_core::Result<()> {
+    fn validate(&self) -> rensou_api::Result<()> {
         self.check()
     }
 
-    fn run(&self, ctx: &ProbeContext<'_>) -> rensou_core::Result<Value> {
+    fn run(&self, ctx: &ProbeContext<'_>) -> rensou_api::Result<Value> {
         self.check()?;
         let seed = self.seed.unwrap_or(ctx.seed);
         let mut out = Map::new();
@@ -386,7 +386,7 @@ fn default_config() -> Box<dyn ProbeConfig> {
     Box::new(ClusterProbe::default())
 }
 
-rensou_core::inventory::submit! {
+rensou_api::inventory::submit! {
     ProbePlugin {
         name: NAME,
         description: "silhouette, k-means ARI/NMI and linear-probe accuracy by label; the magnitude (ordinal) metric",

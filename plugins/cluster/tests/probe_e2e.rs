@@ -1,17 +1,17 @@
-//! The `cluster` probe end to end through `rensou_core::probe::run_probes`, with test doubles
+//! The `cluster` probe end to end through `rensou_api::probe::run_probes`, with test doubles
 //! for the model and the classifiers and fake latents whose number means lie on a line.
 
 use std::collections::BTreeMap;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use rensou_cluster::ClusterProbe;
-use rensou_core::probe::{
+use rensou_api::probe::{
     probe_type_name, run_probes, Classifiers, Latents, ModelView, ProbeConfig, ProbeData,
     ProbePlugin,
 };
-use rensou_core::progress::NoProgress;
-use rensou_core::{Error, ItemSet, LabelSpec, Result, Split};
+use rensou_api::progress::NoProgress;
+use rensou_api::{Error, ItemSet, LabelSpec, Result, Split};
+use rensou_cluster::ClusterProbe;
 use serde_json::Value;
 
 /// A model that is never asked to do anything: the cluster probe only reads latents.
@@ -271,7 +271,7 @@ fn mismatched_latents_fail_with_an_error_file() {
 
 #[test]
 fn registered_configurable_and_validated() {
-    let plugin = rensou_core::inventory::iter::<ProbePlugin>()
+    let plugin = rensou_api::inventory::iter::<ProbePlugin>()
         .find(|p| p.name == "cluster")
         .expect("the cluster probe is registered");
     let config = (plugin.default_config)();

@@ -2,8 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use rensou_core::probe::{ProbeConfig, ProbeContext, ProbePlugin};
-use rensou_core::typetag;
+use rensou_api::probe::{ProbeConfig, ProbeContext, ProbePlugin};
+use rensou_api::typetag;
 
 use crate::error::{CoherenceError, Result};
 use crate::NAME;
@@ -100,11 +100,11 @@ impl CoherenceConfig {
 
 #[typetag::serde(name = "coherence")]
 impl ProbeConfig for CoherenceConfig {
-    fn validate(&self) -> rensou_core::Result<()> {
+    fn validate(&self) -> rensou_api::Result<()> {
         Ok(self.check()?)
     }
 
-    fn run(&self, ctx: &ProbeContext<'_>) -> rensou_core::Result<serde_json::Value> {
+    fn run(&self, ctx: &ProbeContext<'_>) -> rensou_api::Result<serde_json::Value> {
         Ok(crate::probe::run(self, ctx)?)
     }
 
@@ -117,7 +117,7 @@ fn default_config() -> Box<dyn ProbeConfig> {
     Box::new(CoherenceConfig::default())
 }
 
-rensou_core::inventory::submit! {
+rensou_api::inventory::submit! {
     ProbePlugin {
         name: NAME,
         description: "cross-, joint coherence and reconstruction accuracy (iffsid/mmvae protocol)",

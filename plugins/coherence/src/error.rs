@@ -32,19 +32,19 @@ pub enum CoherenceError {
     /// Arrays handed over by the model, the classifiers or the data do not fit together.
     #[error("coherence: {0}")]
     Inconsistent(String),
-    /// An error from rensou-core (the model, the classifiers, writing files).
+    /// An error from rensou's API (the model view, the classifiers, writing files).
     #[error(transparent)]
-    Core(#[from] rensou_core::Error),
+    Core(#[from] rensou_api::Error),
 }
 
-impl From<CoherenceError> for rensou_core::Error {
+impl From<CoherenceError> for rensou_api::Error {
     fn from(e: CoherenceError) -> Self {
         match e {
             CoherenceError::Config { field, message } => {
-                rensou_core::Error::config(format!("coherence.{field}"), message)
+                rensou_api::Error::config(format!("coherence.{field}"), message)
             }
             CoherenceError::Core(inner) => inner,
-            other => rensou_core::Error::Data(other.to_string()),
+            other => rensou_api::Error::Data(other.to_string()),
         }
     }
 }

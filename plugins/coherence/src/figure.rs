@@ -1,13 +1,13 @@
-//! The cross-generation figure, drawn with rensou-core's labelled image grid.
+//! The cross-generation figure, drawn with rensou-plot's labelled image grid.
 
-use rensou_core::plot::{image_grid_png, ImageTile};
+use rensou_plot::{image_grid_png, ImageTile};
 
 use crate::error::Result;
 
 /// Target size in pixels of the longer side of one enlarged tile.
 const TILE_SIDE: usize = 96;
 
-pub use rensou_core::plot::is_image_shape;
+pub use rensou_plot::is_image_shape;
 
 /// A grid of tiles: one row per test pair, columns labelled.
 #[derive(Clone, Debug, Default)]

@@ -4,10 +4,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{json, Map, Value};
 
-use rensou_core::plot::ImageTile;
-use rensou_core::probe::{Latents, ProbeContext};
-use rensou_core::rng::{derive_seed, rng_for};
-use rensou_core::ItemSet;
+use rensou_api::probe::{Latents, ProbeContext};
+use rensou_api::rng::{derive_seed, rng_for};
+use rensou_api::ItemSet;
+use rensou_plot::ImageTile;
 
 use crate::config::CoherenceConfig;
 use crate::error::{CoherenceError, Result};

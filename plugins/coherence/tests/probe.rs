@@ -7,11 +7,11 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use common::{data, is_png, tmp, FakeClassifiers, FakeModel};
-use rensou_coherence::CoherenceConfig;
-use rensou_core::probe::{
+use rensou_api::probe::{
     run_probes, Latents, ModelView, ProbeConfig, ProbeData, ProbeOutcome, ProbePlugin,
 };
-use rensou_core::progress::NoProgress;
+use rensou_api::progress::NoProgress;
+use rensou_coherence::CoherenceConfig;
 use serde_json::Value;
 
 fn run_on(
@@ -341,15 +341,13 @@ fn config_from_toml_defaults_and_validation() {
 
 #[test]
 fn registered_under_its_typetag_name() {
-    let plugin = rensou_core::inventory::iter::<ProbePlugin>
+    let plugin = rensou_api::inventory::iter::<ProbePlugin>
         .into_iter()
         .find(|p| p.name == rensou_coherence::NAME);
     let plugin = plugin.unwrap_or_else(|| panic!("coherence is not registered"));
     let config = (plugin.default_config)();
     assert_eq!(
-        rensou_core::probe::probe_type_name(&*config)
-            .ok()
-            .as_deref(),
+        rensou_api::probe::probe_type_name(&*config).ok().as_deref(),
         Some("coherence")
     );
 }

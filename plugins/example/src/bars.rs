@@ -3,9 +3,9 @@
 //! dataset builder pairs it with OSCN, CMNIST or audio by number.
 
 use rand::Rng;
-use rensou_core::modality::{ItemRequest, ItemSet, LabelSpec, Modality, ModalityConfig, Supply};
-use rensou_core::typetag; // the typetag macro expands to `typetag::...` paths
-use rensou_core::{vocab, Error, ModalityPlugin, Result, SourceEnv, Split};
+use rensou_api::modality::{ItemRequest, ItemSet, LabelSpec, Modality, ModalityConfig, Supply};
+use rensou_api::typetag; // the typetag macro expands to `typetag::...` paths
+use rensou_api::{vocab, Error, ModalityPlugin, Result, SourceEnv, Split};
 use serde::{Deserialize, Serialize};
 
 const NAME: &str = "bars";
@@ -70,7 +70,7 @@ impl Modality for Bars {
             }
         };
         let mut set = ItemSet::new(self.item_shape(), &[vocab::NUMBER]);
-        let mut rng = rensou_core::rng::rng_for(request.seed, &[NAME]);
+        let mut rng = rensou_api::rng::rng_for(request.seed, &[NAME]);
         for (number, count) in classes {
             if !vocab::NUMBERS.contains(&number) {
                 return Err(Error::Data(format!(
@@ -119,7 +119,7 @@ impl ModalityConfig for BarsConfig {
     }
 }
 
-rensou_core::inventory::submit! {
+rensou_api::inventory::submit! {
     ModalityPlugin {
         name: NAME,
         description: "N vertical bars of random heights (12 x 20 greyscale)",

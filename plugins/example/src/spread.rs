@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use rensou_core::probe::{ProbeConfig, ProbeContext, ProbePlugin};
-use rensou_core::typetag; // the typetag macro expands to `typetag::...` paths
+use rensou_api::probe::{ProbeConfig, ProbeContext, ProbePlugin};
+use rensou_api::typetag; // the typetag macro expands to `typetag::...` paths
 use serde::{Deserialize, Serialize};
 
 /// Mean distance of each item's latent from the mean latent of its number class.
@@ -17,9 +17,9 @@ pub struct SpreadProbe {
 
 #[typetag::serde(name = "spread")]
 impl ProbeConfig for SpreadProbe {
-    fn validate(&self) -> rensou_core::Result<()> {
+    fn validate(&self) -> rensou_api::Result<()> {
         if self.label.is_empty() {
-            return Err(rensou_core::Error::config(
+            return Err(rensou_api::Error::config(
                 "spread.label",
                 "must name a label",
             ));
@@ -27,7 +27,7 @@ impl ProbeConfig for SpreadProbe {
         Ok(())
     }
 
-    fn run(&self, ctx: &ProbeContext<'_>) -> rensou_core::Result<serde_json::Value> {
+    fn run(&self, ctx: &ProbeContext<'_>) -> rensou_api::Result<serde_json::Value> {
         let mut out = serde_json::Map::new();
         for (modality, latents) in ctx.latents {
             let labels = ctx.data.sets[modality].label(&self.label)?;
@@ -67,7 +67,7 @@ impl ProbeConfig for SpreadProbe {
     }
 }
 
-rensou_core::inventory::submit! {
+rensou_api::inventory::submit! {
     ProbePlugin {
         name: "spread",
         description: "mean distance of latents from their class mean",

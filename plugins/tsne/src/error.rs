@@ -14,9 +14,9 @@ pub enum TsneError {
     /// Input data violates an invariant (lengths, non-finite values).
     #[error("invalid input: {0}")]
     Input(String),
-    /// A rensou-core operation (writing a figure, ...) failed.
+    /// A rensou operation (writing a figure, ...) failed.
     #[error(transparent)]
-    Core(#[from] rensou_core::Error),
+    Core(#[from] rensou_api::Error),
 }
 
 impl TsneError {
@@ -29,11 +29,11 @@ impl TsneError {
     }
 }
 
-impl From<TsneError> for rensou_core::Error {
+impl From<TsneError> for rensou_api::Error {
     fn from(e: TsneError) -> Self {
         match e {
-            TsneError::Parameter { field, message } => rensou_core::Error::config(field, message),
-            TsneError::Input(message) => rensou_core::Error::Data(message),
+            TsneError::Parameter { field, message } => rensou_api::Error::config(field, message),
+            TsneError::Input(message) => rensou_api::Error::Data(message),
             TsneError::Core(e) => e,
         }
     }

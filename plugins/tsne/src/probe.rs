@@ -8,8 +8,9 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use rensou_core::probe::{ProbeConfig, ProbeContext, ProbePlugin};
-use rensou_core::{plot, typetag};
+use rensou_api::probe::{ProbeConfig, ProbeContext, ProbePlugin};
+use rensou_api::typetag;
+use rensou_plot as plot;
 
 use crate::error::TsneError;
 use crate::metrics::{knn_accuracy, trustworthiness};
@@ -197,7 +198,7 @@ impl TsneProbe {
             }
             let high = Points::new(&data, latents.dim)?;
             let start = Instant::now();
-            let tsne = self.tsne(rensou_core::rng::derive_seed(seed, &["tsne", modality]));
+            let tsne = self.tsne(rensou_api::rng::derive_seed(seed, &["tsne", modality]));
             let total = tsne.early_exaggeration_iterations + tsne.iterations;
             ctx.progress.stage(
                 &format!("t-SNE of {modality} ({n} points)"),
@@ -288,7 +289,7 @@ fn subsample(n: usize, max: usize, seed: u64) -> Vec<usize> {
     if n <= max {
         return (0..n).collect();
     }
-    let mut rng = rensou_core::rng::rng_for(seed, &["tsne", "subsample"]);
+    let mut rng = rensou_api::rng::rng_for(seed, &["tsne", "subsample"]);
     let mut chosen = rand::seq::index::sample(&mut rng, n, max).into_vec();
     chosen.sort_unstable();
     chosen
@@ -326,11 +327,11 @@ fn embedding_csv(points: &[[f32; 2]], items: &[usize], labels: &[(&String, &Vec<
 
 #[typetag::serde(name = "tsne")]
 impl ProbeConfig for TsneProbe {
-    fn validate(&self) -> rensou_core::Result<()> {
+    fn validate(&self) -> rensou_api::Result<()> {
         Ok(self.check()?)
     }
 
-    fn run(&self, ctx: &ProbeContext<'_>) -> rensou_core::Result<Value> {
+    fn run(&self, ctx: &ProbeContext<'_>) -> rensou_api::Result<Value> {
         Ok(self.run_inner(ctx)?)
     }
 
@@ -343,7 +344,7 @@ fn default_config() -> Box<dyn ProbeConfig> {
     Box::new(TsneProbe::default())
 }
 
-rensou_core::inventory::submit! {
+rensou_api::inventory::submit! {
     ProbePlugin {
         name: NAME,
         description: "t-SNE of each modality's latents: scatter plots by label, trustworthiness, k-NN accuracy",

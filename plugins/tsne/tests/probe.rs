@@ -1,13 +1,13 @@
-//! The `tsne` probe through rensou-core's probe runner, on test doubles of the model.
+//! The `tsne` probe through rensou-api's probe runner, on test doubles of the model.
 
 use std::collections::BTreeMap;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use rensou_core::modality::{ItemSet, LabelSpec};
-use rensou_core::probe::{run_probes, Classifiers, Latents, ModelView, ProbeConfig, ProbeData};
-use rensou_core::progress::NoProgress;
-use rensou_core::Split;
+use rensou_api::modality::{ItemSet, LabelSpec};
+use rensou_api::probe::{run_probes, Classifiers, Latents, ModelView, ProbeConfig, ProbeData};
+use rensou_api::progress::NoProgress;
+use rensou_api::Split;
 use rensou_tsne::TsneProbe;
 
 /// A model the probe must not need: it works from the precomputed latents.
@@ -20,10 +20,10 @@ impl ModelView for FakeModel {
     fn latent_dim(&self) -> usize {
         8
     }
-    fn item_shape(&self, _: &str) -> rensou_core::Result<Vec<usize>> {
+    fn item_shape(&self, _: &str) -> rensou_api::Result<Vec<usize>> {
         Ok(vec![1])
     }
-    fn encode(&self, _: &str, items: &[u8]) -> rensou_core::Result<Latents> {
+    fn encode(&self, _: &str, items: &[u8]) -> rensou_api::Result<Latents> {
         Ok(Latents {
             n: items.len(),
             dim: 8,
@@ -31,13 +31,13 @@ impl ModelView for FakeModel {
             scale: vec![1.0; items.len() * 8],
         })
     }
-    fn decode(&self, _: &str, z: &[f32]) -> rensou_core::Result<Vec<f32>> {
+    fn decode(&self, _: &str, z: &[f32]) -> rensou_api::Result<Vec<f32>> {
         Ok(vec![0.5; z.len() / 8])
     }
-    fn sample_prior(&self, n: usize, _: u64) -> rensou_core::Result<Vec<f32>> {
+    fn sample_prior(&self, n: usize, _: u64) -> rensou_api::Result<Vec<f32>> {
         Ok(vec![0.0; n * 8])
     }
-    fn sample_at(&self, loc: &[f32], n: usize, _: u64) -> rensou_core::Result<Vec<f32>> {
+    fn sample_at(&self, loc: &[f32], n: usize, _: u64) -> rensou_api::Result<Vec<f32>> {
         Ok(loc.repeat(n))
     }
     fn describe(&self) -> String {
@@ -46,10 +46,10 @@ impl ModelView for FakeModel {
 }
 
 impl Classifiers for FakeModel {
-    fn predict(&self, _: &str, _: &str, items: &[f32]) -> rensou_core::Result<Vec<i64>> {
+    fn predict(&self, _: &str, _: &str, items: &[f32]) -> rensou_api::Result<Vec<i64>> {
         Ok(vec![1; items.len()])
     }
-    fn accuracy(&self, _: &str, _: &str) -> rensou_core::Result<f64> {
+    fn accuracy(&self, _: &str, _: &str) -> rensou_api::Result<f64> {
         Ok(1.0)
     }
 }
@@ -290,7 +290,7 @@ fn config_from_toml_and_registry() {
     .unwrap();
     e.probes[0].validate().unwrap();
     assert_eq!(
-        rensou_core::probe::probe_type_name(&*e.probes[0]).unwrap(),
+        rensou_api::probe::probe_type_name(&*e.probes[0]).unwrap(),
         "tsne"
     );
     let cfg = serde_json::to_value(&*e.probes[0]).unwrap();
@@ -300,7 +300,7 @@ fn config_from_toml_and_registry() {
         toml::from_str::<Experiment>("[[probes]]\ntype = \"tsne\"\nperplexty = 3.0\n").is_err()
     );
 
-    let registry = rensou_core::registry::ProbeRegistry::collect().unwrap();
+    let registry = rensou_api::registry::ProbeRegistry::collect().unwrap();
     assert!(registry.names().contains(&"tsne"));
     registry.check_names().unwrap();
     let plugin = registry.get("tsne").unwrap();

@@ -165,10 +165,10 @@ fn invalid_parameters_and_inputs_are_named() {
     ));
     assert!(Points::new(&[1.0, 2.0, 3.0], 2).is_err());
     assert!(Points::new(&[1.0], 0).is_err());
-    // Parameter errors become config errors of rensou-core that name the field.
-    let core: rensou_core::Error = bad.validate().unwrap_err().into();
+    // Parameter errors become config errors of rensou-api that name the field.
+    let core: rensou_api::Error = bad.validate().unwrap_err().into();
     assert!(
-        matches!(core, rensou_core::Error::Config { ref field, .. } if field == "tsne.perplexity")
+        matches!(core, rensou_api::Error::Config { ref field, .. } if field == "tsne.perplexity")
     );
     let parsed: Tsne = serde_json::from_str(r#"{"perplexity": 20.0, "init": "random"}"#).unwrap();
     assert_eq!(parsed.init, Init::Random);

@@ -11,7 +11,7 @@
 //! ([`tasks`]). `rensou paper` runs them one after another, or `--jobs N` at once in child
 //! processes; `paper plan` / `paper run-task` / `paper report` are the same pieces for other
 //! schedulers, and `paper slurm` writes (and submits) a Slurm job array of them ([`slurm`]).
-//! Workers share the output directory through locks ([`rensou_core::fsutil::FileLock`]).
+//! Workers share the output directory through locks ([`rensou_api::fsutil::FileLock`]).
 
 mod doc;
 mod report;
@@ -23,15 +23,15 @@ use std::time::Instant;
 
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand, ValueEnum};
-use rensou_core::analysis::ClassifierConfig;
-use rensou_core::mmvae::ObjectiveKind;
-use rensou_core::probe::ProbeConfig;
-use rensou_core::progress::Progress;
-use rensou_core::registry::ProbeRegistry;
-use rensou_core::train::{
-    self, latest_checkpoint, Overrides, RunSpec, TrainOptions, RUN_CONFIG_FILE,
+use rensou_api::probe::ProbeConfig;
+use rensou_api::progress::Progress;
+use rensou_api::registry::ProbeRegistry;
+use rensou_api::SourceEnv;
+use rensou_model::mmvae::ObjectiveKind;
+use rensou_train::analysis::ClassifierConfig;
+use rensou_train::{
+    self as train, latest_checkpoint, Overrides, RunSpec, TrainOptions, RUN_CONFIG_FILE,
 };
-use rensou_core::SourceEnv;
 use serde::{Deserialize, Serialize};
 
 use crate::backend;
@@ -449,7 +449,7 @@ fn check_modalities(modalities: &[String]) -> anyhow::Result<()> {
             modalities.join(",")
         );
     }
-    let registry = rensou_core::registry::ModalityRegistry::collect()?;
+    let registry = rensou_api::registry::ModalityRegistry::collect()?;
     for (i, m) in modalities.iter().enumerate() {
         registry.get(m)?;
         if modalities[..i].contains(m) {

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Context;
-use rensou_core::stats::{mean_ci, welch, MeanCi, Welch};
-use rensou_core::train::read_metrics;
+use rensou_api::stats::{mean_ci, welch, MeanCi, Welch};
+use rensou_train::read_metrics;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -707,14 +707,14 @@ pub fn write(
         if series.is_empty() {
             continue;
         }
-        let png = rensou_core::plot::lines_png(
+        let png = rensou_plot::lines_png(
             &format!("{}: loss (-objective per pair)", model.name),
             "epoch",
             "loss",
             &series,
         )?;
         let rel = PathBuf::from(format!("figures/curves-{}.png", model.name));
-        rensou_core::fsutil::write_bytes_atomically(&out.join(&rel), &png)?;
+        rensou_api::fsutil::write_bytes_atomically(&out.join(&rel), &png)?;
         curves.push((format!("{} training curves", model.name), rel));
     }
     blocks.push(Block::Images(curves));
@@ -779,8 +779,8 @@ pub fn write(
     let md_path = out.join("report.md");
     let html_path = out.join("report.html");
     let json_path = out.join("summary.json");
-    rensou_core::fsutil::write_bytes_atomically(&md_path, markdown(&blocks).as_bytes())?;
-    rensou_core::fsutil::write_bytes_atomically(
+    rensou_api::fsutil::write_bytes_atomically(&md_path, markdown(&blocks).as_bytes())?;
+    rensou_api::fsutil::write_bytes_atomically(
         &html_path,
         html("rensou paper report", &blocks, out).as_bytes(),
     )?;
@@ -797,7 +797,7 @@ pub fn write(
         "missing_tasks": inputs.missing,
         "wall_seconds": start.elapsed().as_secs_f64(),
     });
-    rensou_core::fsutil::write_bytes_atomically(
+    rensou_api::fsutil::write_bytes_atomically(
         &json_path,
         serde_json::to_string_pretty(&summary)?.as_bytes(),
     )?;

@@ -12,7 +12,7 @@ use std::process::Command;
 
 use anyhow::{bail, Context};
 use clap::Args;
-use rensou_core::fsutil::write_bytes_atomically;
+use rensou_api::fsutil::write_bytes_atomically;
 
 use super::tasks::Study;
 use super::PaperArgs;

@@ -25,11 +25,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use clap::Args;
-use rensou_core::analysis::{probe_run, ProbeRunOptions};
-use rensou_core::build::build_dataset;
-use rensou_core::fsutil::{write_bytes_atomically, FileLock};
-use rensou_core::progress::Progress;
-use rensou_core::Split;
+use rensou_api::fsutil::{write_bytes_atomically, FileLock};
+use rensou_api::progress::Progress;
+use rensou_api::Split;
+use rensou_store::build::build_dataset;
+use rensou_train::analysis::{probe_run, ProbeRunOptions};
 use serde::{Deserialize, Serialize};
 
 use super::{
@@ -242,7 +242,7 @@ impl Study {
                 out.display()
             );
         }
-        let modalities = rensou_core::store::DatasetFile::open(&dataset)?
+        let modalities = rensou_store::DatasetFile::open(&dataset)?
             .modalities()
             .to_vec();
         let models = models(&modalities);
@@ -303,7 +303,7 @@ impl Study {
     /// Whether `task` is finished: trained for the plan's epochs and every probe ok.
     pub fn is_done(&self, task: &Task) -> bool {
         let run = self.run_dir(task);
-        let trained = rensou_core::train::latest_checkpoint(&run)
+        let trained = rensou_train::latest_checkpoint(&run)
             .ok()
             .flatten()
             .is_some_and(|c| c.state.epoch >= self.plan.epochs);

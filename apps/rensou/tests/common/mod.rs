@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::{Mutex, MutexGuard};
 
-use rensou_core::modality::{ItemSet, LabelSpec, Split};
-use rensou_core::store::{write_dataset, DatasetContents, Provenance};
+use rensou_api::modality::{ItemSet, LabelSpec, Split};
+use rensou_store::{write_dataset, DatasetContents, Provenance};
 
 /// Held while this process has an HDF5 file open and while it starts a child: HDF5 opens files
 /// without close-on-exec, so a child started meanwhile would inherit the open file, and its
@@ -101,7 +101,7 @@ impl Tiny {
                 let mut names = vec!["number"];
                 let colour = self.colour.filter(|_| m == "a");
                 if colour.is_some() {
-                    specs.push(rensou_core::vocab::Colour::label_spec());
+                    specs.push(rensou_api::vocab::Colour::label_spec());
                     names.push("colour");
                 }
                 contents.label_specs.insert(m.into(), specs);
@@ -183,7 +183,7 @@ pub fn snapshot(dir: &Path) -> BTreeMap<PathBuf, (u64, u64)> {
             if p.is_dir() {
                 stack.push(p);
             } else if let Ok(bytes) = std::fs::read(&p) {
-                let h = rensou_core::rng::fnv1a_bytes(&bytes);
+                let h = rensou_api::rng::fnv1a_bytes(&bytes);
                 out.insert(
                     p.strip_prefix(dir).unwrap_or(&p).to_path_buf(),
                     (bytes.len() as u64, h),

@@ -1,0 +1,347 @@
+//! Helpers shared by the model tests: the test backend, the PyTorch fixture, parameter access.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
+use burn::nn::Linear;
+use burn::optim::GradientsParams;
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{Tensor, TensorData};
+use rensou_model::mmvae::{Mmvae, MmvaeConfig, ObjectiveConfig};
+use rensou_model::nn::{AnyDecoder, AnyEncoder};
+use serde::Deserialize;
+
+/// Held by every test of a binary that runs backward passes, so they run one at a time.
+///
+/// burn-autodiff's graph bookkeeping is shared by the threads of a process: while another
+/// thread runs a forward or backward pass, a backward pass here now and then comes back without
+/// the gradients of a whole encoder (seen: `three/dreg-reference` enc1 all 0 in 2 of 25 runs of
+/// objectives.rs; 0 of 25 with one test thread). rensou itself runs one autodiff graph at a
+/// time per process, so only tests run concurrently.
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The CPU test backend with autodiff.
+pub type TestBackend = burn::backend::Autodiff<burn_flex::Flex>;
+/// Its inner backend.
+pub type Inner = <TestBackend as AutodiffBackend>::InnerBackend;
+/// The built-in model on the test backend.
+pub type Model = Mmvae<TestBackend, AnyEncoder<TestBackend>, AnyDecoder<TestBackend>>;
+
+/// One stored tensor.
+#[derive(Deserialize, Clone, Debug)]
+pub struct Stored {
+    pub shape: Vec<usize>,
+    pub data: Vec<f64>,
+}
+
+/// One objective's reference results.
+#[derive(Deserialize, Clone, Debug)]
+pub struct ObjectiveRef {
+    pub value: f64,
+    pub per_item: Vec<f64>,
+    pub grads: BTreeMap<String, Vec<f64>>,
+}
+
+/// One fixture case.
+#[derive(Deserialize, Clone, Debug)]
+pub struct Case {
+    pub name: String,
+    pub config: MmvaeConfig,
+    pub k: usize,
+    pub batch: usize,
+    pub params: BTreeMap<String, Stored>,
+    pub x: Vec<Vec<f64>>,
+    pub noise: Vec<Vec<f64>>,
+    pub objectives: BTreeMap<String, ObjectiveRef>,
+}
+
+/// The fixture file.
+#[derive(Deserialize, Clone, Debug)]
+pub struct Fixture {
+    pub cases: Vec<Case>,
+}
+
+pub fn load_fixture() -> Fixture {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/objectives.json"
+    );
+    let text =
+        std::fs::read_to_string(path).expect("fixture present (run bench/objective_reference.py)");
+    serde_json::from_str(&text).expect("fixture parses")
+}
+
+pub fn tensor<B: Backend, const D: usize>(
+    data: &[f64],
+    shape: [usize; D],
+    device: &B::Device,
+) -> Tensor<B, D> {
+    let values: Vec<f32> = data.iter().map(|&v| v as f32).collect();
+    Tensor::<B, D>::from_data(TensorData::new(values, shape), device)
+}
+
+pub fn to_vec<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f64> {
+    t.into_data().iter::<f64>().collect()
+}
+
+fn set_linear(lin: &mut Linear<TestBackend>, params: &BTreeMap<String, Stored>, prefix: &str) {
+    let device = Default::default();
+    let w = &params[&format!("{prefix}.weight")];
+    let b = &params[&format!("{prefix}.bias")];
+    let (out, inp) = (w.shape[0], w.shape[1]);
+    // PyTorch stores [out, in]; burn [in, out].
+    let weight = tensor::<TestBackend, 2>(&w.data, [out, inp], &device).transpose();
+    lin.weight = Param::from_tensor(weight);
+    lin.bias = Some(Param::from_tensor(tensor::<TestBackend, 1>(
+        &b.data,
+        [out],
+        &device,
+    )));
+}
+
+/// Builds the case's model and loads its weights.
+pub fn build_model(case: &Case) -> Model {
+    let device = Default::default();
+    let mut model = case
+        .config
+        .init::<TestBackend>(&device)
+        .expect("valid config");
+    for (m, enc) in model.encoders.iter_mut().enumerate() {
+        let AnyEncoder::Mlp(enc) = enc else {
+            panic!("mlp expected")
+        };
+        for (i, lin) in enc.hidden.iter_mut().enumerate() {
+            set_linear(lin, &case.params, &format!("enc{m}.hidden{i}"));
+        }
+        set_linear(&mut enc.loc, &case.params, &format!("enc{m}.loc"));
+        set_linear(&mut enc.scale, &case.params, &format!("enc{m}.scale"));
+    }
+    for (m, dec) in model.decoders.iter_mut().enumerate() {
+        let AnyDecoder::Mlp(dec) = dec else {
+            panic!("mlp expected")
+        };
+        for (i, lin) in dec.hidden.iter_mut().enumerate() {
+            set_linear(lin, &case.params, &format!("dec{m}.hidden{i}"));
+        }
+        set_linear(&mut dec.out, &case.params, &format!("dec{m}.out"));
+    }
+    let theta = &case.params["prior_theta"];
+    model.prior_theta = Param::from_tensor(tensor::<TestBackend, 2>(
+        &theta.data,
+        [1, theta.shape[1]],
+        &device,
+    ));
+    model
+}
+
+pub fn inputs(case: &Case) -> Vec<Tensor<TestBackend, 2>> {
+    let device = Default::default();
+    case.x
+        .iter()
+        .map(|x| tensor::<TestBackend, 2>(x, [case.batch, x.len() / case.batch], &device))
+        .collect()
+}
+
+pub fn noise(case: &Case) -> Vec<Tensor<TestBackend, 3>> {
+    let device = Default::default();
+    let latent = case.config.latent_dim;
+    case.noise
+        .iter()
+        .map(|e| tensor::<TestBackend, 3>(e, [case.k, case.batch, latent], &device))
+        .collect()
+}
+
+fn linear_grads(
+    lin: &Linear<TestBackend>,
+    grads: &GradientsParams,
+    prefix: &str,
+    out: &mut BTreeMap<String, Vec<f64>>,
+) {
+    let w = grads
+        .get::<Inner, 2>(lin.weight.id)
+        .map(|g| to_vec(g.transpose()))
+        .unwrap_or_else(|| vec![0.0; lin.weight.val().shape().num_elements()]);
+    out.insert(format!("{prefix}.weight"), w);
+    if let Some(bias) = &lin.bias {
+        let b = grads
+            .get::<Inner, 1>(bias.id)
+            .map(to_vec)
+            .unwrap_or_else(|| vec![0.0; bias.val().shape().num_elements()]);
+        out.insert(format!("{prefix}.bias"), b);
+    }
+}
+
+/// Every parameter's gradient under the fixture's names, in PyTorch layout (zeros if absent).
+pub fn named_grads(model: &Model, grads: &GradientsParams) -> BTreeMap<String, Vec<f64>> {
+    let mut out = BTreeMap::new();
+    for (m, enc) in model.encoders.iter().enumerate() {
+        let AnyEncoder::Mlp(enc) = enc else {
+            panic!("mlp expected")
+        };
+        for (i, lin) in enc.hidden.iter().enumerate() {
+            linear_grads(lin, grads, &format!("enc{m}.hidden{i}"), &mut out);
+        }
+        linear_grads(&enc.loc, grads, &format!("enc{m}.loc"), &mut out);
+        linear_grads(&enc.scale, grads, &format!("enc{m}.scale"), &mut out);
+    }
+    for (m, dec) in model.decoders.iter().enumerate() {
+        let AnyDecoder::Mlp(dec) = dec else {
+            panic!("mlp expected")
+        };
+        for (i, lin) in dec.hidden.iter().enumerate() {
+            linear_grads(lin, grads, &format!("dec{m}.hidden{i}"), &mut out);
+        }
+        linear_grads(&dec.out, grads, &format!("dec{m}.out"), &mut out);
+    }
+    let theta = grads
+        .get::<Inner, 2>(model.prior_theta.id)
+        .map(to_vec)
+        .unwrap_or_else(|| vec![0.0; model.latent_dim()]);
+    out.insert("prior_theta".into(), theta);
+    out
+}
+
+/// Collects every float parameter of a module, flattened, in visiting order.
+pub struct Flatten(pub Vec<f64>);
+
+impl<B: Backend> ModuleVisitor<B> for Flatten {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+        self.0.extend(param.val().into_data().iter::<f64>());
+    }
+}
+
+/// Adds `delta` to the `index`-th scalar of the flattened parameters.
+pub struct Perturb {
+    pub index: usize,
+    pub delta: f64,
+    seen: usize,
+}
+
+impl Perturb {
+    pub fn new(index: usize, delta: f64) -> Self {
+        Perturb {
+            index,
+            delta,
+            seen: 0,
+        }
+    }
+}
+
+impl<B: Backend> ModuleMapper<B> for Perturb {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
+        let (id, tensor, mapper) = param.consume();
+        let n = tensor.shape().num_elements();
+        let tensor = if (self.seen..self.seen + n).contains(&self.index) {
+            let local = self.index - self.seen;
+            let shape = tensor.shape();
+            let device = tensor.device();
+            let dtype = tensor.dtype();
+            let mut values: Vec<f64> = tensor.into_data().iter::<f64>().collect();
+            values[local] += self.delta;
+            Tensor::<B, D>::from_data(TensorData::new(values, shape).convert_dtype(dtype), &device)
+        } else {
+            tensor
+        };
+        self.seen += n;
+        Param::from_mapped_value(id, tensor, mapper)
+    }
+}
+
+/// Flattened parameter values of a module.
+pub fn flatten<B: Backend, M: Module<B>>(module: &M) -> Vec<f64> {
+    let mut v = Flatten(Vec::new());
+    module.visit(&mut v);
+    v.0
+}
+
+/// `|a - b| <= rtol * |b| + atol`, elementwise, with a readable failure.
+pub fn assert_close(what: &str, actual: &[f64], expected: &[f64], rtol: f64, atol: f64) {
+    assert_eq!(actual.len(), expected.len(), "{what}: length");
+    for (i, (a, e)) in actual.iter().zip(expected).enumerate() {
+        assert!(
+            (a - e).abs() <= rtol * e.abs() + atol && a.is_finite(),
+            "{what}[{i}]: got {a}, expected {e} (|diff| {:.3e})",
+            (a - e).abs()
+        );
+    }
+}
+
+/// A tiny model config: `shapes` modalities with MLP hidden `[5, 5]` and latent 3.
+pub fn tiny_config(shapes: &[&[usize]]) -> MmvaeConfig {
+    let mut config = MmvaeConfig::new(
+        shapes
+            .iter()
+            .enumerate()
+            .map(|(i, s)| rensou_model::mmvae::ModalityNetConfig::new(format!("m{i}"), s.to_vec()))
+            .collect(),
+    );
+    config.latent_dim = 3;
+    for m in &mut config.modalities {
+        m.net = rensou_model::nn::NetConfig::Mlp(rensou_model::nn::MlpNet {
+            hidden: vec![5, 5],
+            ..Default::default()
+        });
+    }
+    config
+}
+
+/// An objective config from a fixture name such as `iwae-looser`.
+pub fn objective_from_name(name: &str, k: usize) -> ObjectiveConfig {
+    let (kind, looser) = match name.strip_suffix("-looser") {
+        Some(base) => (base, true),
+        None => (name, false),
+    };
+    ObjectiveConfig::new(kind.parse().expect("known objective"), k).with_looser(looser)
+}
+
+/// Every fixture case and objective: per-item values, loss and parameter gradients against
+/// the PyTorch reference.
+pub fn check_values_and_gradients_match_pytorch() {
+    let fixture = load_fixture();
+    assert_eq!(fixture.cases.len(), 4);
+    for case in &fixture.cases {
+        let model = build_model(case);
+        let xs = inputs(case);
+        for (name, reference) in &case.objectives {
+            let objective = objective_from_name(name, case.k);
+            let what = format!("{}/{name}", case.name);
+
+            let out = model
+                .objective_with_noise(&xs, &objective, Some(noise(case)))
+                .expect("objective runs");
+            assert_close(
+                &format!("{what} per item"),
+                &to_vec(out.value),
+                &reference.per_item,
+                1e-4,
+                1e-5,
+            );
+
+            let (loss, grads) = model
+                .loss_and_grads_with_noise(&xs, &objective, Some(noise(case)))
+                .expect("gradients");
+            assert_close(
+                &format!("{what} loss"),
+                &to_vec(loss),
+                &[-reference.value],
+                1e-4,
+                1e-5,
+            );
+            let got = named_grads(&model, &grads);
+            for (param, expected) in &reference.grads {
+                let scale = expected.iter().fold(0.0f64, |a, v| a.max(v.abs()));
+                assert_close(
+                    &format!("{what} d/d {param}"),
+                    &got[param],
+                    expected,
+                    1e-4,
+                    1e-5 * scale.max(1e-3),
+                );
+            }
+        }
+    }
+}
