@@ -109,6 +109,27 @@ fn example_probe_registers_and_runs() {
             label: String::new(),
         }),
     ];
+    // The valid config alone: its typed metric is found by name.
+    let first = run_probes(
+        &probes[..1],
+        dir.path(),
+        &NoModel,
+        &NoModel,
+        &data,
+        &latents,
+        0,
+        &NoProgress,
+    );
+    assert!(first[0].result.is_ok());
+    let scalars = rensou_api::probe::Scalars::read(&dir.path().join("spread"))
+        .unwrap()
+        .expect("scalars.json");
+    let spread = scalars.get("mean_spread", rensou_api::probe::Of::Modality("toy"));
+    assert!((spread.unwrap() - 1.0).abs() < 1e-9, "{spread:?}");
+    assert_eq!(
+        scalars.spec("mean_spread").map(|s| s.better),
+        Some(rensou_api::probe::Better::Lower)
+    );
     let outcomes = run_probes(
         &probes,
         dir.path(),
@@ -126,7 +147,9 @@ fn example_probe_registers_and_runs() {
     )
     .unwrap();
     assert_eq!(&written, m);
-    // The invalid second config fails alone, with its error kept beside the metrics.
+    // The invalid second config fails alone, with its error kept beside the metrics (and the
+    // first run's scalars removed, so no report takes them for the failed run's).
     assert!(outcomes[1].result.is_err());
+    assert!(!dir.path().join("spread/scalars.json").exists());
     assert!(dir.path().join("spread/error.txt").exists());
 }

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use rensou_api::probe::{ProbeConfig, ProbeContext, ProbePlugin};
+use rensou_api::probe::{Better, MetricSpec, ProbeConfig, ProbeContext, ProbePlugin, Scope};
 use rensou_api::typetag;
 
 use crate::error::{ArithmeticError, Result};
@@ -163,6 +163,23 @@ impl ProbeConfig for ArithmeticConfig {
 
     fn clone_box(&self) -> Box<dyn ProbeConfig> {
         Box::new(self.clone())
+    }
+
+    fn metrics(&self) -> Vec<MetricSpec> {
+        vec![
+            MetricSpec::new(
+                "all_triples.accuracy",
+                "accuracy over all valid triples",
+                Better::Higher,
+                Scope::Modality,
+            ),
+            MetricSpec::new(
+                "equations.accuracy",
+                "accuracy of the named equations",
+                Better::Higher,
+                Scope::Modality,
+            ),
+        ]
     }
 }
 

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{json, Value};
 
-use rensou_api::probe::{ProbeContext, ProbeData};
+use rensou_api::probe::{Of, ProbeContext, ProbeData};
 use rensou_api::rng::derive_seed;
 
 use crate::config::ArithmeticConfig;
@@ -439,6 +439,15 @@ pub(crate) fn run(cfg: &ArithmeticConfig, ctx: &ProbeContext<'_>) -> Result<Valu
         }));
     }
 
+    let named: Vec<f64> = equations
+        .iter()
+        .filter_map(|e| e["accuracy"].as_f64())
+        .collect();
+    if !named.is_empty() {
+        let mean = named.iter().sum::<f64>() / named.len() as f64;
+        ctx.record("equations.accuracy", Of::Modality(m), mean)?;
+    }
+
     // Every valid triple.
     let all = if cfg.all_triples {
         let mut sum = 0.0;
@@ -457,6 +466,9 @@ pub(crate) fn run(cfg: &ArithmeticConfig, ctx: &ProbeContext<'_>) -> Result<Valu
             e.1 += 1;
         }
         let n = valid.len().max(1) as f64;
+        if !valid.is_empty() {
+            ctx.record("all_triples.accuracy", Of::Modality(m), sum / n)?;
+        }
         json!({
             "rule": "a, b, c classes of the data, a != c, a + b - c a class of the data",
             "count": valid.len(),

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use rensou_api::probe::{ProbeConfig, ProbeContext, ProbePlugin};
+use rensou_api::probe::{Better, MetricSpec, Of, ProbeConfig, ProbeContext, ProbePlugin, Scope};
 use rensou_api::rng::derive_seed;
 use rensou_api::{typetag, Error};
 
@@ -157,6 +157,37 @@ impl ClusterProbe {
             .collect()
     }
 
+    /// The labels with declared per-label metrics: the shared vocabulary's `number` and
+    /// `colour` (the ones reports compare) and every label the config names.
+    fn declared_labels(&self) -> Vec<&str> {
+        let mut labels = vec![NUMBER_LABEL, rensou_api::vocab::COLOUR];
+        for l in &self.labels {
+            if !labels.contains(&l.as_str()) {
+                labels.push(l);
+            }
+        }
+        labels
+    }
+
+    /// Records `metric` (`<kind>.<label>` or `magnitude.<stat>`) for `modality` when it is
+    /// declared ([`ProbeConfig::metrics`]); other labels stay in `metrics.json` only.
+    fn record(
+        &self,
+        ctx: &ProbeContext<'_>,
+        metric: &str,
+        modality: &str,
+        value: f64,
+    ) -> rensou_api::Result<()> {
+        let declared = metric.starts_with("magnitude.")
+            || metric
+                .split_once('.')
+                .is_some_and(|(_, label)| self.declared_labels().contains(&label));
+        if declared {
+            ctx.record(metric, Of::Modality(modality), value)?;
+        }
+        Ok(())
+    }
+
     /// Analyses one modality's latents; `skipped` collects what could not be computed.
     fn modality(
         &self,
@@ -182,6 +213,9 @@ impl ClusterProbe {
         let scores = sil.scores(x, &label_arrays)?;
         let mut sil_map = Map::new();
         for ((name, _), score) in labels.iter().zip(scores.scores) {
+            if let Ok(v) = &score {
+                self.record(ctx, &format!("silhouette.{name}"), modality, *v)?;
+            }
             sil_map.insert(
                 (*name).into(),
                 option_value(score, "silhouette", name, &mut skipped),
@@ -216,12 +250,16 @@ impl ClusterProbe {
                 }
             };
             let pred: Vec<i64> = fit.labels.iter().map(|&l| l as i64).collect();
+            let ari = adjusted_rand_index(values, &pred)?;
+            let nmi = normalized_mutual_info(values, &pred)?;
+            self.record(ctx, &format!("kmeans_ari.{name}"), modality, ari)?;
+            self.record(ctx, &format!("kmeans_nmi.{name}"), modality, nmi)?;
             km_map.insert(
                 (*name).into(),
                 json!({
                     "k": k,
-                    "ari": finite(adjusted_rand_index(values, &pred)?),
-                    "nmi": finite(normalized_mutual_info(values, &pred)?),
+                    "ari": finite(ari),
+                    "nmi": finite(nmi),
                     "inertia": finite(fit.inertia),
                     "iterations": fit.iterations,
                 }),
@@ -244,13 +282,16 @@ impl ClusterProbe {
                 threads: self.threads,
             };
             let value = match probe.score(x, values) {
-                Ok(s) => json!({
+                Ok(s) => {
+                    self.record(ctx, &format!("linear_probe.{name}"), modality, s.accuracy)?;
+                    json!({
                     "accuracy": finite(s.accuracy),
                     "accuracy_std": finite(s.accuracy_std),
                     "fold_accuracies": s.fold_accuracies.iter().map(|&a| finite(a)).collect::<Vec<_>>(),
                     "majority": finite(s.majority),
                     "classes": s.classes,
-                }),
+                    })
+                }
                 Err(e) => {
                     skipped.push(format!("linear_probe/{name}: {e}"));
                     Value::Null
@@ -265,6 +306,12 @@ impl ClusterProbe {
         if let Some(numbers) = numbers {
             match magnitude(x, numbers) {
                 Ok(m) => {
+                    if let Some(r) = m.abs_pearson_r() {
+                        self.record(ctx, "magnitude.abs_pearson_r", modality, r)?;
+                    }
+                    if let Some(rho) = m.spearman_rho {
+                        self.record(ctx, "magnitude.spearman_rho", modality, rho)?;
+                    }
                     let mut value = magnitude_json(&m);
                     if self.figures {
                         let files = crate::figures::write(ctx, modality, &m)?;
@@ -379,6 +426,53 @@ impl ProbeConfig for ClusterProbe {
 
     fn clone_box(&self) -> Box<dyn ProbeConfig> {
         Box::new(self.clone())
+    }
+
+    fn metrics(&self) -> Vec<MetricSpec> {
+        let mut specs = Vec::new();
+        for label in self.declared_labels() {
+            specs.extend([
+                MetricSpec::new(
+                    &format!("silhouette.{label}"),
+                    &format!("silhouette by {label}"),
+                    Better::Higher,
+                    Scope::Modality,
+                ),
+                MetricSpec::new(
+                    &format!("kmeans_ari.{label}"),
+                    &format!("k-means ARI by {label}"),
+                    Better::Higher,
+                    Scope::Modality,
+                ),
+                MetricSpec::new(
+                    &format!("kmeans_nmi.{label}"),
+                    &format!("k-means NMI by {label}"),
+                    Better::Higher,
+                    Scope::Modality,
+                ),
+                MetricSpec::new(
+                    &format!("linear_probe.{label}"),
+                    &format!("linear probe accuracy ({label})"),
+                    Better::Higher,
+                    Scope::Modality,
+                ),
+            ]);
+        }
+        specs.extend([
+            MetricSpec::new(
+                "magnitude.abs_pearson_r",
+                "abs. Pearson r: mean distance vs number gap",
+                Better::Higher,
+                Scope::Modality,
+            ),
+            MetricSpec::new(
+                "magnitude.spearman_rho",
+                "Spearman rho: mean distance vs number gap",
+                Better::Higher,
+                Scope::Modality,
+            ),
+        ]);
+        specs
     }
 }
 

@@ -159,9 +159,27 @@ fn the_probe_reports_every_metric_for_every_modality() {
     )
     .expect("json");
     assert_eq!(written, metrics);
+    let scalars = rensou_api::probe::Scalars::read(&dir.path().join("cluster"))
+        .expect("readable")
+        .expect("scalars.json");
 
     for modality in ["oscn", "cmnist"] {
         let m = &metrics[modality];
+        // The typed scalars carry the same numbers as metrics.json.
+        let of = rensou_api::probe::Of::Modality(modality);
+        assert_eq!(
+            scalars.get("silhouette.number", of),
+            m["silhouette"]["number"].as_f64()
+        );
+        assert_eq!(
+            scalars.get("kmeans_ari.colour", of),
+            m["kmeans"]["colour"]["ari"].as_f64()
+        );
+        assert_eq!(
+            scalars.get("magnitude.abs_pearson_r", of),
+            m["magnitude"]["abs_pearson_r"].as_f64()
+        );
+        assert!(scalars.get("silhouette.number", of).is_some());
         assert_eq!(m["items"], N);
         assert_eq!(m["dim"], DIM);
         let labels: Vec<&str> = if modality == "oscn" {

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use rensou_api::probe::{ProbeConfig, ProbeContext, ProbePlugin};
+use rensou_api::probe::{Better, MetricSpec, ProbeConfig, ProbeContext, ProbePlugin, Scope};
 use rensou_api::typetag;
 
 use crate::error::{CoherenceError, Result};
@@ -110,6 +110,33 @@ impl ProbeConfig for CoherenceConfig {
 
     fn clone_box(&self) -> Box<dyn ProbeConfig> {
         Box::new(self.clone())
+    }
+
+    fn metrics(&self) -> Vec<MetricSpec> {
+        let mut specs = Vec::new();
+        for label in crate::probe::METRIC_LABELS {
+            specs.extend([
+                MetricSpec::new(
+                    &format!("reconstruction.{label}"),
+                    &format!("{label} accuracy of reconstructions"),
+                    Better::Higher,
+                    Scope::Modality,
+                ),
+                MetricSpec::new(
+                    &format!("cross.{label}"),
+                    &format!("{label} accuracy of cross-generations"),
+                    Better::Higher,
+                    Scope::Pair,
+                ),
+                MetricSpec::new(
+                    &format!("joint.{label}"),
+                    &format!("joint coherence of {label} (prior samples)"),
+                    Better::Higher,
+                    Scope::Model,
+                ),
+            ]);
+        }
+        specs
     }
 }
 

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{json, Map, Value};
 
-use rensou_api::probe::{Latents, ProbeContext};
+use rensou_api::probe::{Latents, Of, ProbeContext};
 use rensou_api::rng::{derive_seed, rng_for};
 use rensou_api::ItemSet;
 use rensou_plot::ImageTile;
@@ -222,6 +222,10 @@ fn distribution(predictions: &[i64]) -> Value {
 }
 
 /// Runs the probe (see [`CoherenceConfig`]); returns the metrics.
+/// Labels whose coherences are typed metrics (the shared vocabulary's); every checked label's
+/// are in `metrics.json`.
+pub(crate) const METRIC_LABELS: [&str; 2] = [rensou_api::vocab::NUMBER, rensou_api::vocab::COLOUR];
+
 pub(crate) fn run(cfg: &CoherenceConfig, ctx: &ProbeContext<'_>) -> Result<Value> {
     cfg.check()?;
     let mods = modalities(cfg, ctx)?;
@@ -331,6 +335,14 @@ pub(crate) fn run(cfg: &CoherenceConfig, ctx: &ProbeContext<'_>) -> Result<Value
             for label in &labels {
                 let truth = target.truth(label, &indices)?;
                 let acc = predictions.get(label).map_or(0.0, |p| accuracy(p, &truth));
+                if METRIC_LABELS.contains(&label.as_str()) {
+                    let (metric, of) = if same {
+                        ("reconstruction", Of::Modality(&target.name))
+                    } else {
+                        ("cross", Of::Pair(&source.name, &target.name))
+                    };
+                    ctx.record(&format!("{metric}.{label}"), of, acc)?;
+                }
                 per_label.insert(label.clone(), json!(acc));
                 if !same {
                     let e = cross_sums.entry(label.clone()).or_insert((0.0, 0));
@@ -461,7 +473,11 @@ fn joint_coherence(
             hits += usize::from(agree);
             *agree_all &= agree;
         }
-        by_label.insert((*label).clone(), json!(hits as f64 / n.max(1) as f64));
+        let coherence = hits as f64 / n.max(1) as f64;
+        if METRIC_LABELS.contains(&label.as_str()) {
+            ctx.record(&format!("joint.{label}"), Of::Model, coherence)?;
+        }
+        by_label.insert((*label).clone(), json!(coherence));
     }
     let all_labels = if any {
         json!(all_agree.iter().filter(|&&a| a).count() as f64 / n.max(1) as f64)

@@ -80,6 +80,27 @@ fn perfect_model_is_fully_coherent() {
     }
     assert_eq!(m["joint"]["samples"], 1000);
     assert_eq!(m["joint"]["all_labels"], 1.0);
+    // The same numbers, typed, where reports read them.
+    let scalars = rensou_api::probe::Scalars::read(&dir.path().join("coherence"))
+        .unwrap()
+        .expect("scalars.json");
+    use rensou_api::probe::Of;
+    for label in ["number", "colour"] {
+        let metric = |kind: &str| format!("{kind}.{label}");
+        assert_eq!(
+            scalars.get(&metric("reconstruction"), Of::Modality("oscn")),
+            Some(1.0)
+        );
+        assert_eq!(
+            scalars.get(&metric("cross"), Of::Pair("oscn", "cmnist")),
+            Some(1.0)
+        );
+        assert_eq!(
+            scalars.get(&metric("cross"), Of::Pair("cmnist", "oscn")),
+            Some(1.0)
+        );
+        assert_eq!(scalars.get(&metric("joint"), Of::Model), Some(1.0));
+    }
     assert!(m["source"]
         .as_str()
         .unwrap_or("")

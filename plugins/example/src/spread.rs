@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use rensou_api::probe::{ProbeConfig, ProbeContext, ProbePlugin};
+use rensou_api::probe::{Better, MetricSpec, Of, ProbeConfig, ProbeContext, ProbePlugin, Scope};
 use rensou_api::typetag; // the typetag macro expands to `typetag::...` paths
 use serde::{Deserialize, Serialize};
 
@@ -54,6 +54,8 @@ impl ProbeConfig for SpreadProbe {
                 })
                 .sum::<f64>()
                 / labels.len().max(1) as f64;
+            // A typed metric: reports find it by name in scalars.json.
+            ctx.record("mean_spread", Of::Modality(modality), spread)?;
             out.insert(
                 modality.clone(),
                 serde_json::json!({ "mean_spread": spread }),
@@ -64,6 +66,15 @@ impl ProbeConfig for SpreadProbe {
 
     fn clone_box(&self) -> Box<dyn ProbeConfig> {
         Box::new(self.clone())
+    }
+
+    fn metrics(&self) -> Vec<MetricSpec> {
+        vec![MetricSpec::new(
+            "mean_spread",
+            "mean distance from the class mean",
+            Better::Lower,
+            Scope::Modality,
+        )]
     }
 }
 

@@ -8,7 +8,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use rensou_api::probe::{ProbeConfig, ProbeContext, ProbePlugin};
+use rensou_api::probe::{Better, MetricSpec, Of, ProbeConfig, ProbeContext, ProbePlugin, Scope};
 use rensou_api::typetag;
 use rensou_plot as plot;
 
@@ -209,7 +209,9 @@ impl TsneProbe {
             let low = Points::from_pairs(&embedding.points)?;
             let k = self.k.min(n.saturating_sub(1) / 2);
             let trust = if k >= 1 {
-                json!(trustworthiness(high, low, k)?)
+                let t = trustworthiness(high, low, k)?;
+                ctx.record("trustworthiness", Of::Modality(modality), t)?;
+                json!(t)
             } else {
                 Value::Null
             };
@@ -221,7 +223,11 @@ impl TsneProbe {
             for (name, values) in &labels {
                 let sub: Vec<i64> = chosen.iter().map(|&i| values[i]).collect();
                 if k >= 1 {
-                    knn.insert((*name).clone(), json!(knn_accuracy(low, &sub, k)?));
+                    let acc = knn_accuracy(low, &sub, k)?;
+                    if KNN_METRIC_LABELS.contains(&name.as_str()) {
+                        ctx.record(&format!("knn_accuracy.{name}"), Of::Modality(modality), acc)?;
+                    }
+                    knn.insert((*name).clone(), json!(acc));
                     latent_knn.insert((*name).clone(), json!(knn_accuracy(high, &sub, k)?));
                 }
                 let names = specs
@@ -338,7 +344,29 @@ impl ProbeConfig for TsneProbe {
     fn clone_box(&self) -> Box<dyn ProbeConfig> {
         Box::new(self.clone())
     }
+
+    fn metrics(&self) -> Vec<MetricSpec> {
+        let mut specs = vec![MetricSpec::new(
+            "trustworthiness",
+            "t-SNE trustworthiness",
+            Better::Higher,
+            Scope::Modality,
+        )];
+        specs.extend(KNN_METRIC_LABELS.iter().map(|label| {
+            MetricSpec::new(
+                &format!("knn_accuracy.{label}"),
+                &format!("t-SNE 10-NN accuracy ({label})"),
+                Better::Higher,
+                Scope::Modality,
+            )
+        }));
+        specs
+    }
 }
+
+/// Labels whose neighbour accuracy in the embedding is a typed metric (the shared vocabulary's);
+/// every analysed label's is in `metrics.json`.
+const KNN_METRIC_LABELS: [&str; 2] = [rensou_api::vocab::NUMBER, rensou_api::vocab::COLOUR];
 
 fn default_config() -> Box<dyn ProbeConfig> {
     Box::new(TsneProbe::default())

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Context;
+use rensou_api::probe::{Better, MetricSpec, Of, Scalars};
 use rensou_api::stats::{mean_ci, welch, MeanCi, Welch};
 use rensou_train::read_metrics;
 use serde::Serialize;
@@ -41,19 +42,44 @@ impl Inputs<'_> {
     }
 }
 
-/// One metric of one claim: where to find it in a run's probe metrics.
-struct MetricDef {
+/// One metric of one claim: a typed metric its probe declares ([`ProbeConfig::metrics`]) and
+/// records in `RUN/probes/<probe>/scalars.json`.
+///
+/// [`ProbeConfig::metrics`]: rensou_api::probe::ProbeConfig::metrics
+#[derive(Clone, Copy, Debug)]
+struct ClaimMetric {
     claim: usize,
-    name: &'static str,
     probe: &'static str,
-    /// Path inside the probe's metrics; `{m}` is replaced by the modality.
-    path: &'static [&'static str],
-    /// Reduce a JSON array at the end of the path to its mean of this field.
-    array_mean: Option<&'static str>,
+    /// The metric's declared name.
+    metric: &'static str,
     /// Modalities it applies to (None: all).
     only: Option<&'static str>,
     /// The metric that decides the claim's verdict.
     primary: bool,
+}
+
+/// A claim metric with what its probe declares: its description and which way is better.
+#[derive(Clone, Debug)]
+struct Resolved {
+    def: ClaimMetric,
+    description: String,
+    better: Better,
+}
+
+const fn cm(
+    claim: usize,
+    probe: &'static str,
+    metric: &'static str,
+    only: Option<&'static str>,
+    primary: bool,
+) -> ClaimMetric {
+    ClaimMetric {
+        claim,
+        probe,
+        metric,
+        only,
+        primary,
+    }
 }
 
 const CLAIMS: [&str; 4] = [
@@ -63,126 +89,60 @@ const CLAIMS: [&str; 4] = [
     "Latent arithmetic z(a) + z(b) - z(c)",
 ];
 
-const METRICS: &[MetricDef] = &[
-    MetricDef {
-        claim: 1,
-        name: "silhouette by number",
-        probe: "cluster",
-        path: &["{m}", "silhouette", "number"],
-        array_mean: None,
-        only: None,
-        primary: true,
-    },
-    MetricDef {
-        claim: 1,
-        name: "k-means ARI by number",
-        probe: "cluster",
-        path: &["{m}", "kmeans", "number", "ari"],
-        array_mean: None,
-        only: None,
-        primary: false,
-    },
-    MetricDef {
-        claim: 1,
-        name: "k-means NMI by number",
-        probe: "cluster",
-        path: &["{m}", "kmeans", "number", "nmi"],
-        array_mean: None,
-        only: None,
-        primary: false,
-    },
-    MetricDef {
-        claim: 1,
-        name: "linear probe accuracy (number)",
-        probe: "cluster",
-        path: &["{m}", "linear_probe", "number", "accuracy"],
-        array_mean: None,
-        only: None,
-        primary: false,
-    },
-    MetricDef {
-        claim: 1,
-        name: "t-SNE 10-NN accuracy (number)",
-        probe: "tsne",
-        path: &["modalities", "{m}", "knn_accuracy", "number"],
-        array_mean: None,
-        only: None,
-        primary: false,
-    },
-    MetricDef {
-        claim: 2,
-        name: "abs. Pearson r: mean distance vs number gap",
-        probe: "cluster",
-        path: &["{m}", "magnitude", "abs_pearson_r"],
-        array_mean: None,
-        only: None,
-        primary: true,
-    },
-    MetricDef {
-        claim: 2,
-        name: "Spearman rho: mean distance vs number gap",
-        probe: "cluster",
-        path: &["{m}", "magnitude", "spearman_rho"],
-        array_mean: None,
-        only: None,
-        primary: false,
-    },
-    MetricDef {
-        claim: 3,
-        name: "silhouette by colour",
-        probe: "cluster",
-        path: &["{m}", "silhouette", "colour"],
-        array_mean: None,
-        only: Some("cmnist"),
-        primary: true,
-    },
-    MetricDef {
-        claim: 3,
-        name: "k-means ARI by colour",
-        probe: "cluster",
-        path: &["{m}", "kmeans", "colour", "ari"],
-        array_mean: None,
-        only: Some("cmnist"),
-        primary: false,
-    },
-    MetricDef {
-        claim: 4,
-        name: "accuracy over all valid triples",
-        probe: "arithmetic",
-        path: &["all_triples", "accuracy"],
-        array_mean: None,
-        only: Some("oscn"),
-        primary: true,
-    },
-    MetricDef {
-        claim: 4,
-        name: "accuracy of the ten named equations",
-        probe: "arithmetic",
-        path: &["equations"],
-        array_mean: Some("accuracy"),
-        only: Some("oscn"),
-        primary: false,
-    },
+const METRICS: &[ClaimMetric] = &[
+    cm(1, "cluster", "silhouette.number", None, true),
+    cm(1, "cluster", "kmeans_ari.number", None, false),
+    cm(1, "cluster", "kmeans_nmi.number", None, false),
+    cm(1, "cluster", "linear_probe.number", None, false),
+    cm(1, "tsne", "knn_accuracy.number", None, false),
+    cm(2, "cluster", "magnitude.abs_pearson_r", None, true),
+    cm(2, "cluster", "magnitude.spearman_rho", None, false),
+    cm(3, "cluster", "silhouette.colour", Some("cmnist"), true),
+    cm(3, "cluster", "kmeans_ari.colour", Some("cmnist"), false),
+    cm(4, "arithmetic", "all_triples.accuracy", Some("oscn"), true),
+    cm(4, "arithmetic", "equations.accuracy", Some("oscn"), false),
 ];
 
-fn lookup(v: &Value, path: &[&str], modality: &str, array_mean: Option<&str>) -> Option<f64> {
-    let mut cur = v;
-    for p in path {
-        let key = if *p == "{m}" { modality } else { p };
-        cur = cur.get(key)?;
-    }
-    match array_mean {
-        Some(field) => {
-            let vals: Vec<f64> = cur
-                .as_array()?
-                .iter()
-                .filter_map(|e| e.get(field).and_then(Value::as_f64))
-                .collect();
-            (!vals.is_empty()).then(|| vals.iter().sum::<f64>() / vals.len() as f64)
-        }
-        None => cur.as_f64(),
-    }
+/// The claims' metrics with their declarations; an error names a metric its probe does not
+/// declare (the table above and the probes disagree).
+fn resolve(declared: &dyn Fn(&str) -> Vec<MetricSpec>) -> anyhow::Result<Vec<Resolved>> {
+    METRICS
+        .iter()
+        .map(|def| {
+            let spec = declared(def.probe)
+                .into_iter()
+                .find(|s| s.name == def.metric)
+                .with_context(|| {
+                    format!(
+                        "the report compares `{}` of probe `{}`, which the linked probe does not \
+                         declare",
+                        def.metric, def.probe
+                    )
+                })?;
+            Ok(Resolved {
+                def: *def,
+                description: spec.description,
+                better: spec.better,
+            })
+        })
+        .collect()
 }
+
+/// What a linked probe's default config declares (empty for a probe not linked).
+fn declared_by_registry(probe: &str) -> Vec<MetricSpec> {
+    rensou_api::registry::ProbeRegistry::collect()
+        .ok()
+        .and_then(|r| {
+            r.get(probe)
+                .ok()
+                .map(|plugin| (plugin.default_config)().metrics())
+        })
+        .unwrap_or_default()
+}
+
+/// A run's typed scalars: `(model, seed, probe) -> scalars`, `None` when the probe has none
+/// (not run, failed, or the file is unreadable).
+type ReadScalars<'a> = dyn Fn(&str, usize, &str) -> Option<Scalars> + 'a;
 
 fn read_json(path: &Path) -> Option<Value> {
     serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()
@@ -195,6 +155,7 @@ struct Comparison {
     metric: String,
     modality: String,
     primary: bool,
+    better: Better,
     mmvae: MeanCi,
     vae: MeanCi,
     mmvae_values: Vec<f64>,
@@ -234,9 +195,9 @@ fn fmt_p(p: f64) -> String {
 /// What one primary comparison says about its claim.
 #[derive(Clone, Debug, PartialEq)]
 enum Outcome {
-    /// The MMVAE is higher, Welch p < 0.05.
+    /// The MMVAE is better (in the metric's declared direction), Welch p < 0.05.
     Reproduced,
-    /// The VAE is higher, Welch p < 0.05.
+    /// The VAE is better, Welch p < 0.05.
     Reversed,
     /// No difference at p < 0.05.
     NotReproduced,
@@ -244,8 +205,9 @@ enum Outcome {
     NotTestable(&'static str),
 }
 
-/// The outcome of one primary comparison: `a` the MMVAE's values across seeds, `b` the VAE's.
-fn outcome(a: &MeanCi, b: &MeanCi, t: &Welch) -> Outcome {
+/// The outcome of one primary comparison: `a` the MMVAE's values across seeds, `b` the VAE's,
+/// `better` the metric's declared direction.
+fn outcome(a: &MeanCi, b: &MeanCi, t: &Welch, better: Better) -> Outcome {
     if a.n < 2 || b.n < 2 {
         return Outcome::NotTestable("needs at least 2 seeds with finite values per model");
     }
@@ -258,7 +220,11 @@ fn outcome(a: &MeanCi, b: &MeanCi, t: &Welch) -> Outcome {
     if t.p.is_nan() {
         return Outcome::NotTestable("the test is undefined for these values");
     }
-    match (t.p < 0.05, a.mean > b.mean) {
+    let a_better = match better {
+        Better::Higher => a.mean > b.mean,
+        Better::Lower => a.mean < b.mean,
+    };
+    match (t.p < 0.05, a_better) {
         (true, true) => Outcome::Reproduced,
         (true, false) => Outcome::Reversed,
         (false, _) => Outcome::NotReproduced,
@@ -280,14 +246,18 @@ fn verdict(claim: usize, comps: &[&Comparison], seeds: usize) -> String {
                 fmt_g(t.hedges_g),
                 fmt_p(t.p)
             );
-            let mut line = match outcome(&c.mmvae, &c.vae, t) {
+            let mut line = match outcome(&c.mmvae, &c.vae, t, c.better) {
                 Outcome::NotTestable(why) => {
                     format!("**not testable** for {} ({why})", c.modality)
                 }
                 Outcome::Reproduced => format!("**reproduced** for {} ({numbers})", c.modality),
                 Outcome::Reversed => format!(
-                    "**reversed** for {} (the VAE is higher: {numbers})",
-                    c.modality
+                    "**reversed** for {} (the VAE is {}: {numbers})",
+                    c.modality,
+                    match c.better {
+                        Better::Higher => "higher",
+                        Better::Lower => "lower, which is better here",
+                    }
                 ),
                 Outcome::NotReproduced => {
                     format!("**not reproduced** for {} ({numbers})", c.modality)
@@ -328,7 +298,8 @@ struct AllModalitiesRow {
 fn all_modalities_section(
     inputs: &Inputs<'_>,
     blocks: &mut Vec<Block>,
-    probe: &dyn Fn(&str, usize, &str) -> Option<Value>,
+    metrics: &[Resolved],
+    read: &ReadScalars<'_>,
 ) -> Vec<AllModalitiesRow> {
     let Some(all) = super::all_modalities_model(inputs.modalities) else {
         return Vec::new();
@@ -336,19 +307,19 @@ fn all_modalities_section(
     let pair = inputs.pair();
     let seeds = inputs.plan.seeds;
     let mut rows = Vec::new();
-    for def in METRICS {
+    for r in metrics {
         for m in inputs.modalities {
-            if def.only.is_some_and(|o| o != m) {
+            if r.def.only.is_some_and(|o| o != m) {
                 continue;
             }
-            let values = |model: &str| metric_values(probe, def, model, m, seeds);
+            let values = |model: &str| metric_values(read, &r.def, model, m, seeds);
             let a = values(&all);
             let vae = values(&format!("vae-{m}"));
             let mm = pair.contains(m).then(|| values("mmvae"));
             rows.push(AllModalitiesRow {
-                metric: def.name.to_owned(),
+                metric: r.description.clone(),
                 modality: m.clone(),
-                primary: def.primary,
+                primary: r.def.primary,
                 all: mean_ci(&a, 0.95),
                 mmvae: mm.as_ref().map(|v| mean_ci(v, 0.95)),
                 vae: mean_ci(&vae, 0.95),
@@ -409,16 +380,49 @@ fn all_modalities_section(
 
 /// The values of metric `def` for modality `m` of `model`, one per seed that has them.
 fn metric_values(
-    probe: &dyn Fn(&str, usize, &str) -> Option<Value>,
-    def: &MetricDef,
+    read: &ReadScalars<'_>,
+    def: &ClaimMetric,
     model: &str,
     m: &str,
     seeds: usize,
 ) -> Vec<f64> {
     (0..seeds)
-        .filter_map(|s| probe(model, s, def.probe))
-        .filter_map(|v| lookup(&v, def.path, m, def.array_mean))
+        .filter_map(|s| read(model, s, def.probe)?.get(def.metric, Of::Modality(m)))
         .collect()
+}
+
+/// The compute step of the claims: every claim metric on every modality of the paper's pair,
+/// the MMVAE's values across seeds against the modality's VAE.
+fn compare(
+    pair: &[String],
+    seeds: usize,
+    metrics: &[Resolved],
+    read: &ReadScalars<'_>,
+) -> Vec<Comparison> {
+    let mut comparisons = Vec::new();
+    for r in metrics {
+        for m in pair {
+            if r.def.only.is_some_and(|o| o != m) {
+                continue;
+            }
+            let values = |model: &str| metric_values(read, &r.def, model, m, seeds);
+            let mm = values("mmvae");
+            let vae = values(&format!("vae-{m}"));
+            comparisons.push(Comparison {
+                claim: r.def.claim,
+                metric: r.description.clone(),
+                modality: m.clone(),
+                primary: r.def.primary,
+                better: r.better,
+                mmvae: mean_ci(&mm, 0.95),
+                vae: mean_ci(&vae, 0.95),
+                test: welch(&mm, &vae),
+                mmvae_values: mm,
+                vae_values: vae,
+            });
+        }
+    }
+    comparisons
 }
 
 fn run_dir(out: &Path, model: &str, seed: usize) -> PathBuf {
@@ -439,38 +443,15 @@ pub fn write(
     std::fs::create_dir_all(&fig_dir)
         .with_context(|| format!("cannot create {}", fig_dir.display()))?;
 
-    // Per-run probe metrics.
-    let probe = |model: &str, seed: usize, name: &str| {
-        read_json(
-            &run_dir(out, model, seed)
-                .join("probes")
-                .join(name)
-                .join("metrics.json"),
-        )
+    // Per-run typed probe scalars.
+    let read = |model: &str, seed: usize, probe: &str| {
+        Scalars::read(&run_dir(out, model, seed).join("probes").join(probe))
+            .ok()
+            .flatten()
     };
+    let metrics = resolve(&declared_by_registry)?;
     let pair = inputs.pair();
-    let mut comparisons = Vec::new();
-    for def in METRICS {
-        for m in pair {
-            if def.only.is_some_and(|o| o != m) {
-                continue;
-            }
-            let values = |model: &str| metric_values(&probe, def, model, m, seeds);
-            let mm = values("mmvae");
-            let vae = values(&format!("vae-{m}"));
-            comparisons.push(Comparison {
-                claim: def.claim,
-                metric: def.name.to_owned(),
-                modality: m.clone(),
-                primary: def.primary,
-                mmvae: mean_ci(&mm, 0.95),
-                vae: mean_ci(&vae, 0.95),
-                test: welch(&mm, &vae),
-                mmvae_values: mm,
-                vae_values: vae,
-            });
-        }
-    }
+    let comparisons = compare(pair, seeds, &metrics, &read);
 
     let mut blocks = vec![
         Block::Heading(
@@ -560,15 +541,13 @@ pub fn write(
     for model in &multimodal {
         let mods = &model.modalities;
         for (src, dst) in mods.iter().flat_map(|a| mods.iter().map(move |b| (a, b))) {
+            let (metric, of) = if src == dst {
+                ("reconstruction.number", Of::Modality(src))
+            } else {
+                ("cross.number", Of::Pair(src, dst))
+            };
             let vals: Vec<f64> = (0..seeds)
-                .filter_map(|s| probe(&model.name, s, "coherence"))
-                .filter_map(|v| {
-                    if src == dst {
-                        v["reconstruction"][src]["number"].as_f64()
-                    } else {
-                        v["cross"][src][dst]["number"].as_f64()
-                    }
-                })
+                .filter_map(|s| read(&model.name, s, "coherence")?.get(metric, of))
                 .collect();
             rows.push(vec![
                 model.name.clone(),
@@ -577,8 +556,7 @@ pub fn write(
             ]);
         }
         let joint: Vec<f64> = (0..seeds)
-            .filter_map(|s| probe(&model.name, s, "coherence"))
-            .filter_map(|v| v["joint"]["by_label"]["number"].as_f64())
+            .filter_map(|s| read(&model.name, s, "coherence")?.get("joint.number", Of::Model))
             .collect();
         rows.push(vec![
             model.name.clone(),
@@ -622,7 +600,7 @@ pub fn write(
         blocks.push(Block::List(list));
     }
 
-    let all_rows = all_modalities_section(inputs, &mut blocks, &probe);
+    let all_rows = all_modalities_section(inputs, &mut blocks, &metrics, &read);
 
     // Figures (seed 0).
     blocks.push(Block::Heading(2, "Figures (seed 0)".into()));
@@ -807,6 +785,7 @@ pub fn write(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rensou_api::probe::Scope;
 
     fn comparison(mmvae: &[f64], vae: &[f64]) -> Comparison {
         Comparison {
@@ -814,6 +793,7 @@ mod tests {
             metric: "m".into(),
             modality: "oscn".into(),
             primary: true,
+            better: Better::Higher,
             mmvae: mean_ci(mmvae, 0.95),
             vae: mean_ci(vae, 0.95),
             mmvae_values: mmvae.to_vec(),
@@ -875,5 +855,79 @@ mod tests {
         assert_eq!(fmt_ci(&mean_ci(&[], 0.95)), "n/a (n = 0)");
         assert_eq!(fmt_ci(&mean_ci(&[0.5], 0.95)), "0.500 (n = 1)");
         assert!(fmt_ci(&mean_ci(&[0.4, 0.6], 0.95)).ends_with("(n = 2)"));
+    }
+
+    #[test]
+    fn a_lower_is_better_metric_reverses_the_direction() {
+        let mut c = comparison(&[0.20, 0.22, 0.19, 0.21], &[0.80, 0.82, 0.79, 0.81]);
+        c.better = Better::Lower;
+        let v = verdict(1, &[&c], 4);
+        assert!(v.contains("**reproduced** for oscn"), "{v}");
+        let mut c = comparison(&[0.80, 0.82, 0.79, 0.81], &[0.20, 0.22, 0.19, 0.21]);
+        c.better = Better::Lower;
+        let v = verdict(1, &[&c], 4);
+        assert!(
+            v.contains("**reversed**") && v.contains("lower, which is better"),
+            "{v}"
+        );
+    }
+
+    /// Every claim metric declared as its probe would, higher is better.
+    fn declared(probe: &str) -> Vec<MetricSpec> {
+        METRICS
+            .iter()
+            .filter(|d| d.probe == probe)
+            .map(|d| MetricSpec::new(d.metric, d.metric, Better::Higher, Scope::Modality))
+            .collect()
+    }
+
+    /// Scalars of one cluster run: silhouette by number for oscn and cmnist.
+    fn cluster(oscn: f64, cmnist: f64) -> Scalars {
+        let mut s = Scalars::declared(declared("cluster")).unwrap();
+        s.values.insert(
+            "silhouette.number".into(),
+            BTreeMap::from([("oscn".into(), oscn), ("cmnist".into(), cmnist)]),
+        );
+        s
+    }
+
+    #[test]
+    fn the_compute_step_reads_typed_scalars_and_counts_missing_seeds() {
+        let metrics = resolve(&declared).unwrap();
+        let pair = ["oscn".to_owned(), "cmnist".to_owned()];
+        // Seed 2 of the MMVAE failed its cluster probe: no scalars.
+        let read = |model: &str, seed: usize, probe: &str| -> Option<Scalars> {
+            (probe == "cluster").then_some(())?;
+            match (model, seed) {
+                ("mmvae", 2) => None,
+                ("mmvae", s) => Some(cluster(0.5 + s as f64 * 0.01, 0.3)),
+                (_, s) => Some(cluster(0.1 + s as f64 * 0.01, 0.1)),
+            }
+        };
+        let comps = compare(&pair, 4, &metrics, &read);
+        let sil: Vec<&Comparison> = comps.iter().filter(|c| c.claim == 1 && c.primary).collect();
+        assert_eq!(sil.len(), 2, "one primary comparison per modality");
+        let oscn = sil.iter().find(|c| c.modality == "oscn").unwrap();
+        assert_eq!(oscn.mmvae_values, vec![0.5, 0.51, 0.53]);
+        assert_eq!(oscn.vae.n, 4);
+        let v = verdict(1, &sil, 4);
+        assert!(v.contains("**reproduced** for oscn"), "{v}");
+        assert!(
+            v.contains("on incomplete seeds") && v.contains("3 of 4 for the MMVAE"),
+            "{v}"
+        );
+        // Metrics nobody recorded are empty cells, not errors; colour is compared on cmnist only.
+        let colour: Vec<&Comparison> = comps.iter().filter(|c| c.claim == 3).collect();
+        assert!(colour
+            .iter()
+            .all(|c| c.modality == "cmnist" && c.mmvae.n == 0));
+    }
+
+    #[test]
+    fn a_claim_metric_no_probe_declares_is_an_error() {
+        let e = resolve(&|_: &str| Vec::new()).unwrap_err();
+        assert!(e.to_string().contains("silhouette.number"), "{e}");
+        // The linked built-in probes declare every metric the report compares.
+        resolve(&declared_by_registry).unwrap();
     }
 }
