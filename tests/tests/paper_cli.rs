@@ -257,6 +257,27 @@ fn paper_adds_a_model_on_every_modality() {
             );
         }
     }
+    // The audio modality's suggestion (recorded in the dataset) gives its nets 1-D convolutions;
+    // the pictures keep the paper's MLP.
+    for model in [all, "vae-audio"] {
+        let config: toml::Value = toml::from_str(
+            &std::fs::read_to_string(study.join(format!("runs/{model}-s0/config.toml"))).unwrap(),
+        )
+        .unwrap();
+        let nets: Vec<(String, String)> = config["model"]["modalities"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                let name = m["name"].as_str().unwrap().to_owned();
+                (name, m["net"]["type"].as_str().unwrap().to_owned())
+            })
+            .collect();
+        for (name, net) in &nets {
+            let want = if name == "audio" { "conv1d" } else { "mlp" };
+            assert_eq!(net, want, "{model}: {nets:?}");
+        }
+    }
     // The three-modality grid holds sound -> picture generations, and decoded sounds as WAV.
     let grids = study.join(format!("runs/{all}-s0/grids"));
     assert!(grids.join("epoch-001.png").is_file());

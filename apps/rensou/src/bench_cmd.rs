@@ -119,8 +119,12 @@ fn bench_config(modalities: usize, net: NetChoice) -> anyhow::Result<MmvaeConfig
         2 => specs.push(ModalityNetConfig::new("cmnist", vec![28, 28, 3])),
         other => bail!("--modalities must be 1 or 2, got {other}"),
     }
-    if net == NetChoice::Conv {
-        specs[0].net = NetConfig::Conv2d(Conv2dNet::default());
+    match net {
+        NetChoice::Mlp => {}
+        NetChoice::Conv => specs[0].net = NetConfig::Conv2d(Conv2dNet::default()),
+        NetChoice::Conv1d => {
+            bail!("bench train measures the paper's image models: --net mlp or conv, not conv1d")
+        }
     }
     let mut config = MmvaeConfig::new(specs);
     config.prior.family = DistFamily::Laplace;
@@ -164,6 +168,7 @@ fn torch_script(args: &BenchTrainArgs, net: NetChoice) -> Option<PathBuf> {
     let mlp = args.torch.clone()?;
     match net {
         NetChoice::Mlp => Some(mlp),
+        NetChoice::Conv1d => None,
         NetChoice::Conv => {
             if let Some(p) = &args.torch_conv {
                 return Some(p.clone());

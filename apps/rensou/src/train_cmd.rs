@@ -223,6 +223,7 @@ impl KindName for rensou_model::nn::NetConfig {
         match self {
             rensou_model::nn::NetConfig::Mlp(_) => "mlp",
             rensou_model::nn::NetConfig::Conv2d(_) => "conv",
+            rensou_model::nn::NetConfig::Conv1d(_) => "conv1d",
         }
     }
 }

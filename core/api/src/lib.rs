@@ -14,7 +14,7 @@ pub mod vocab;
 pub use error::{Error, Result};
 pub use modality::{
     ClassCounts, ItemRequest, ItemSet, LabelSpec, Likelihood, Modality, ModalityConfig,
-    ModalityPlugin, NetKind, PreviewFile, SourceEnv, Split, Supply,
+    ModalityPlugin, NetKind, PreviewFile, SourceEnv, Split, Suggested, Supply,
 };
 
 /// Re-exported so plugin crates can register themselves without depending on `inventory` directly.

@@ -330,6 +330,62 @@ pub enum NetKind {
     Conv1d,
 }
 
+/// What a modality suggests for its model ([`Modality::default_net`], [`Modality::likelihood`]);
+/// the dataset builder stores it with the modality's items, and training uses it for a
+/// modality whose net or likelihood the run's config leaves open.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Suggested {
+    /// Network architecture.
+    pub net: NetKind,
+    /// Likelihood family.
+    pub likelihood: Likelihood,
+}
+
+impl Suggested {
+    /// What `modality` suggests.
+    pub fn of(modality: &dyn Modality) -> Self {
+        Suggested {
+            net: modality.default_net(),
+            likelihood: modality.likelihood(),
+        }
+    }
+}
+
+impl NetKind {
+    /// The name stored in datasets and configs (`mlp`, `conv2d`, `conv1d`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NetKind::Mlp => "mlp",
+            NetKind::Conv2d => "conv2d",
+            NetKind::Conv1d => "conv1d",
+        }
+    }
+
+    /// The kind named `name` ([`as_str`](Self::as_str)).
+    pub fn parse(name: &str) -> Option<Self> {
+        [NetKind::Mlp, NetKind::Conv2d, NetKind::Conv1d]
+            .into_iter()
+            .find(|k| k.as_str() == name)
+    }
+}
+
+impl Likelihood {
+    /// The name stored in datasets and configs (`normal`, `laplace`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Likelihood::Normal => "normal",
+            Likelihood::Laplace => "laplace",
+        }
+    }
+
+    /// The family named `name` ([`as_str`](Self::as_str)).
+    pub fn parse(name: &str) -> Option<Self> {
+        [Likelihood::Normal, Likelihood::Laplace]
+            .into_iter()
+            .find(|k| k.as_str() == name)
+    }
+}
+
 /// Where external data sources live; filled by the binary from flags like `--mnist DIR`.
 #[derive(Clone, Debug, Default)]
 pub struct SourceEnv {

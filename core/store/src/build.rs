@@ -385,6 +385,15 @@ pub fn build_dataset(
             config_toml: config.to_toml()?,
             sources: modalities.iter().map(|m| m.provenance()).collect(),
         },
+        suggested: names
+            .iter()
+            .cloned()
+            .zip(
+                modalities
+                    .iter()
+                    .map(|m| rensou_api::Suggested::of(m.as_ref())),
+            )
+            .collect(),
     };
     let mut report = BuildReport {
         modalities: names.clone(),

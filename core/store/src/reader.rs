@@ -7,7 +7,7 @@ use hdf5::types::{TypeDescriptor, VarLenUnicode};
 use hdf5::H5Type;
 
 use super::{FORMAT_NAME, FORMAT_VERSION};
-use rensou_api::modality::{ItemSet, LabelSpec, Split};
+use rensou_api::modality::{ItemSet, LabelSpec, Likelihood, NetKind, Split};
 use rensou_api::{Error, Result};
 
 /// What a file says about one label of one modality.
@@ -26,6 +26,10 @@ pub struct ModalityInfo {
     pub item_shape: Vec<usize>,
     /// Labels stored for it.
     pub labels: Vec<LabelInfo>,
+    /// The net its modality suggests (`None` in files written before rensou stored it).
+    pub suggested_net: Option<NetKind>,
+    /// The likelihood its modality suggests (`None` likewise).
+    pub suggested_likelihood: Option<Likelihood>,
 }
 
 /// Per label name, a histogram `value -> count`.
@@ -331,10 +335,35 @@ impl DatasetFile {
                 },
             });
         }
+        // Optional attributes: absent in older files; an unknown name is a damaged file.
+        let optional = |name: &str| -> Result<Option<String>> {
+            if g.attr_names()
+                .is_ok_and(|names| names.iter().any(|n| n == name))
+            {
+                read_str_attr(&g, name, &self.path).map(Some)
+            } else {
+                Ok(None)
+            }
+        };
+        let bad = |attr: &str, value: &str| Error::Format {
+            path: self.path.clone(),
+            message: format!(
+                "`/{}/{modality}` has an unknown `{attr}` attribute `{value}`",
+                split.as_str()
+            ),
+        };
+        let suggested_net = optional("net")?
+            .map(|v| NetKind::parse(&v).ok_or_else(|| bad("net", &v)))
+            .transpose()?;
+        let suggested_likelihood = optional("likelihood")?
+            .map(|v| Likelihood::parse(&v).ok_or_else(|| bad("likelihood", &v)))
+            .transpose()?;
         Ok(ModalityInfo {
             name: modality.to_owned(),
             item_shape: shape[1..].to_vec(),
             labels,
+            suggested_net,
+            suggested_likelihood,
         })
     }
 

@@ -8,7 +8,7 @@ use hdf5::H5Type;
 use ndarray::{ArrayD, IxDyn};
 
 use super::{hdf5_err, FORMAT_NAME, FORMAT_VERSION};
-use rensou_api::modality::{ItemSet, LabelSpec, Split};
+use rensou_api::modality::{ItemSet, LabelSpec, Split, Suggested};
 use rensou_api::{Error, Result};
 
 /// Where a dataset came from, stored as root attributes.
@@ -33,6 +33,9 @@ pub struct DatasetContents {
     pub splits: BTreeMap<Split, BTreeMap<String, ItemSet>>,
     /// Provenance attributes.
     pub provenance: Provenance,
+    /// What each modality suggests for its model (stored as the modality group's `net` and
+    /// `likelihood` attributes); a modality without an entry stores none.
+    pub suggested: BTreeMap<String, Suggested>,
 }
 
 /// Writes the scalar attribute `name` on `loc`; errors name `path`.
@@ -108,7 +111,7 @@ fn write_to(path: &Path, contents: &DatasetContents) -> Result<()> {
                 .label_specs
                 .get(name)
                 .ok_or_else(|| Error::Data(format!("no label specs for modality {name}")))?;
-            write_modality(&g, name, set, specs, path)?;
+            write_modality(&g, name, set, specs, contents.suggested.get(name), path)?;
         }
     }
     file.close().map_err(|e| hdf5_err(path, e))
@@ -119,11 +122,16 @@ fn write_modality(
     name: &str,
     set: &ItemSet,
     specs: &[LabelSpec],
+    suggested: Option<&Suggested>,
     path: &Path,
 ) -> Result<()> {
     let g = parent.create_group(name).map_err(|e| hdf5_err(path, e))?;
     let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
     str_attr(&g, "labels", &names.join(","), path)?;
+    if let Some(s) = suggested {
+        str_attr(&g, "net", s.net.as_str(), path)?;
+        str_attr(&g, "likelihood", s.likelihood.as_str(), path)?;
+    }
     let n = set.len();
     let mut shape = vec![n];
     shape.extend_from_slice(&set.shape);

@@ -35,7 +35,8 @@ use std::path::{Path, PathBuf};
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
-use rensou_api::modality::Likelihood;
+use crate::DatasetModality;
+use rensou_api::modality::{Likelihood, NetKind};
 use rensou_api::{Error, Result};
 use rensou_model::dist::DistFamily;
 use rensou_model::mmvae::{
@@ -453,6 +454,8 @@ pub enum NetChoice {
     /// Noda's CNN (for `[H, W, C]` images whose size survives the conv/deconv round trip,
     /// e.g. 32x32).
     Conv,
+    /// 1-D convolutions over time (for `[C, L]` signals and spectrograms, e.g. audio).
+    Conv1d,
 }
 
 impl NetChoice {
@@ -477,6 +480,15 @@ impl NetChoice {
                     .ok()
                     .map(|_| net)
             }
+            (NetChoice::Conv1d, current) => {
+                let net = match current {
+                    Some(net @ NetConfig::Conv1d(_)) => net.clone(),
+                    _ => NetConfig::from_kind(NetKind::Conv1d),
+                };
+                net.validate("net", item_shape, latent_dim)
+                    .ok()
+                    .map(|_| net)
+            }
         }
     }
 
@@ -490,6 +502,7 @@ impl fmt::Display for NetChoice {
         f.write_str(match self {
             NetChoice::Mlp => "mlp",
             NetChoice::Conv => "conv",
+            NetChoice::Conv1d => "conv1d",
         })
     }
 }
@@ -500,9 +513,10 @@ impl std::str::FromStr for NetChoice {
         match s {
             "mlp" => Ok(NetChoice::Mlp),
             "conv" | "conv2d" | "cnn" => Ok(NetChoice::Conv),
+            "conv1d" => Ok(NetChoice::Conv1d),
             other => Err(Error::config(
                 "net",
-                format!("unknown net `{other}` (expected `mlp` or `conv`)"),
+                format!("unknown net `{other}` (expected `mlp`, `conv` or `conv1d`)"),
             )),
         }
     }
@@ -703,7 +717,7 @@ impl RunSpec {
 
     /// Resolves the spec into a complete config. `available` lists the data file's modalities
     /// with their item shapes, in file order. Returns the config and notes for the user.
-    pub fn resolve(&self, available: &[(String, Vec<usize>)]) -> Result<(RunConfig, Vec<String>)> {
+    pub fn resolve(&self, available: &[DatasetModality]) -> Result<(RunConfig, Vec<String>)> {
         let file = self.data.file.clone().ok_or_else(|| {
             Error::config(
                 "data.file",
@@ -712,7 +726,7 @@ impl RunSpec {
         })?;
         let names: Vec<String> = match &self.data.modalities {
             Some(names) => names.clone(),
-            None => available.iter().map(|(n, _)| n.clone()).collect(),
+            None => available.iter().map(|m| m.name.clone()).collect(),
         };
         if names.is_empty() {
             return Err(Error::config(
@@ -723,12 +737,12 @@ impl RunSpec {
         let known = || {
             available
                 .iter()
-                .map(|(n, _)| n.as_str())
+                .map(|m| m.name.as_str())
                 .collect::<Vec<_>>()
                 .join(", ")
         };
         for (i, spec) in self.model.modalities.iter().enumerate() {
-            if !available.iter().any(|(n, _)| n == &spec.name) {
+            if !available.iter().any(|m| m.name == spec.name) {
                 return Err(Error::config(
                     format!("model.modalities[{i}].name"),
                     format!(
@@ -744,20 +758,34 @@ impl RunSpec {
         let mut notes = Vec::new();
         let mut modalities = Vec::with_capacity(names.len());
         for name in &names {
-            let shape = available
-                .iter()
-                .find(|(n, _)| n == name)
-                .map(|(_, s)| s.clone())
-                .ok_or_else(|| {
-                    Error::config(
-                        "data.modalities",
-                        format!(
-                            "`{name}` is not a modality of {} (it has {})",
-                            file.display(),
-                            known()
-                        ),
-                    )
-                })?;
+            let found = available.iter().find(|m| &m.name == name).ok_or_else(|| {
+                Error::config(
+                    "data.modalities",
+                    format!(
+                        "`{name}` is not a modality of {} (it has {})",
+                        file.display(),
+                        known()
+                    ),
+                )
+            })?;
+            let shape = found.item_shape.clone();
+            // The modality's own suggestion, where it fits the items (else the MLP).
+            let suggested = match found.suggested_net {
+                Some(kind) => {
+                    let net = NetConfig::from_kind(kind);
+                    if net.validate("net", &shape, latent_dim).is_ok() {
+                        net
+                    } else {
+                        notes.push(format!(
+                            "`{name}` suggests a {} net, which does not fit its items \
+                             {shape:?}; it gets an MLP",
+                            kind.as_str()
+                        ));
+                        NetConfig::default()
+                    }
+                }
+                None => NetConfig::default(),
+            };
             let own = self.model.modalities.iter().find(|m| &m.name == name);
             let mut m = ModalityNetConfig::new(name.clone(), shape.clone());
             m.net = match own.and_then(|o| o.net.as_ref()) {
@@ -772,7 +800,7 @@ impl RunSpec {
                     })?
                 }
                 None => match &self.model.net {
-                    None => NetConfig::default(),
+                    None => suggested,
                     Some(NetSpec::Choice(choice)) => {
                         match choice.net_for(&shape, latent_dim, None) {
                             Some(net) => net,
@@ -794,6 +822,9 @@ impl RunSpec {
                     }
                 },
             };
+            if let Some(l) = found.suggested_likelihood {
+                m.likelihood = l;
+            }
             if let Some(own) = own {
                 if let Some(l) = own.likelihood {
                     m.likelihood = l;

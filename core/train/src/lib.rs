@@ -449,7 +449,7 @@ fn write_presented(
 
 /// The modality names and item shapes of a dataset file's training split, in file order (what
 /// [`RunSpec::resolve`] needs).
-pub fn dataset_modalities(path: &Path) -> Result<Vec<(String, Vec<usize>)>> {
+pub fn dataset_modalities(path: &Path) -> Result<Vec<DatasetModality>> {
     let file = rensou_store::DatasetFile::open(path)?;
     let split = if file.splits().contains(&rensou_api::Split::Train) {
         rensou_api::Split::Train
@@ -458,8 +458,41 @@ pub fn dataset_modalities(path: &Path) -> Result<Vec<(String, Vec<usize>)>> {
     };
     file.modalities()
         .iter()
-        .map(|m| Ok((m.clone(), file.modality_info(split, m)?.item_shape)))
+        .map(|m| {
+            let info = file.modality_info(split, m)?;
+            Ok(DatasetModality {
+                name: m.clone(),
+                item_shape: info.item_shape,
+                suggested_net: info.suggested_net,
+                suggested_likelihood: info.suggested_likelihood,
+            })
+        })
         .collect()
+}
+
+/// A modality of a dataset file as training sees it: its item shape and what it suggests.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DatasetModality {
+    /// Its name.
+    pub name: String,
+    /// Shape of one item.
+    pub item_shape: Vec<usize>,
+    /// The net it suggests (used when the config names none).
+    pub suggested_net: Option<rensou_api::NetKind>,
+    /// The likelihood it suggests (used when the config names none).
+    pub suggested_likelihood: Option<rensou_api::Likelihood>,
+}
+
+impl DatasetModality {
+    /// A modality with no suggestions (an MLP and the default likelihood).
+    pub fn new(name: &str, item_shape: &[usize]) -> Self {
+        DatasetModality {
+            name: name.to_owned(),
+            item_shape: item_shape.to_vec(),
+            suggested_net: None,
+            suggested_likelihood: None,
+        }
+    }
 }
 
 /// Loss of a model on a batch without gradients (a convenience for tests and probes).

@@ -178,6 +178,28 @@ pub fn net_parameters(net: &NetConfig, item_shape: &[usize], latent: u64) -> u64
                 .saturating_add(heads.saturating_mul(2))
                 .saturating_add(features)
         }
+        NetConfig::Conv1d(conv) => {
+            let k = conv.kernel as u64;
+            let (channels_in, mut length) = match item_shape {
+                [c, l] => (*c as u64, *l as u64),
+                _ => (1, features),
+            };
+            let mut chans = vec![channels_in];
+            chans.extend(conv.channels.iter().map(|&c| c as u64));
+            let body: u64 = chans
+                .windows(2)
+                .map(|w| w[0].saturating_mul(w[1]).saturating_mul(k))
+                .fold(0, u64::saturating_add);
+            for _ in &conv.channels {
+                length = (length / conv.stride.max(1) as u64).max(1);
+            }
+            let flat = chans.last().map_or(1, |&c| c.saturating_mul(length));
+            // Encoder: body + two linear heads; decoder: a linear input + the mirrored body.
+            let heads = 3 * flat.saturating_mul(latent);
+            body.saturating_mul(2)
+                .saturating_add(heads)
+                .saturating_add(features)
+        }
     }
 }
 
@@ -196,6 +218,15 @@ fn hidden_units(net: &NetConfig, item_shape: &[usize]) -> u64 {
                 h = (h / conv.stride.max(1) as u64).max(1);
                 w = (w / conv.stride.max(1) as u64).max(1);
                 units = units.saturating_add(h.saturating_mul(w).saturating_mul(c as u64));
+            }
+            units
+        }
+        NetConfig::Conv1d(conv) => {
+            let mut length = item_shape.last().map_or(1, |&d| d as u64);
+            let mut units = 0u64;
+            for &c in &conv.channels {
+                length = (length / conv.stride.max(1) as u64).max(1);
+                units = units.saturating_add(length.saturating_mul(c as u64));
             }
             units
         }

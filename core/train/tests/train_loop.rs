@@ -78,6 +78,7 @@ fn write_tiny(dir: &Path) -> PathBuf {
             config_toml: String::new(),
             sources: vec!["a: synthetic".into(), "b: synthetic".into()],
         },
+        suggested: Default::default(),
         ..Default::default()
     };
     for m in ["a", "b"] {
@@ -468,4 +469,50 @@ fn config_errors_name_the_field() {
         .resolve(&available)
         .expect_err("no data file");
     assert!(missing.to_string().contains("data.file"), "{missing}");
+}
+
+#[test]
+fn a_modality_suggestion_picks_the_net_and_likelihood_unless_the_config_names_one() {
+    use rensou_api::{Likelihood, NetKind};
+    use rensou_train::DatasetModality;
+    let available = vec![
+        DatasetModality {
+            suggested_net: Some(NetKind::Conv1d),
+            suggested_likelihood: Some(Likelihood::Laplace),
+            ..DatasetModality::new("audio", &[32, 64])
+        },
+        // Too short for three stride-2 convolutions: the suggestion cannot fit.
+        DatasetModality {
+            suggested_net: Some(NetKind::Conv1d),
+            ..DatasetModality::new("tiny", &[4, 3])
+        },
+        DatasetModality::new("plain", &[8]),
+    ];
+    let resolve = |extra: &str| {
+        RunSpec::from_toml(
+            &format!("[data]\nfile = \"x.h5\"\n{extra}"),
+            Path::new("<t>"),
+        )
+        .expect("parses")
+        .resolve(&available)
+        .expect("resolves")
+    };
+    let (config, notes) = resolve("");
+    let net = |i: usize| config.model.modalities[i].net.kind();
+    assert_eq!(net(0), NetKind::Conv1d);
+    assert_eq!(config.model.modalities[0].likelihood, Likelihood::Laplace);
+    assert_eq!(net(1), NetKind::Mlp);
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("`tiny` suggests a conv1d net")),
+        "{notes:?}"
+    );
+    assert_eq!(net(2), NetKind::Mlp);
+    assert_eq!(config.model.modalities[2].likelihood, Likelihood::Normal);
+    // The config's choice wins over the suggestion.
+    let (config, _) = resolve("[model]\nnet = \"mlp\"");
+    assert_eq!(config.model.modalities[0].net.kind(), NetKind::Mlp);
+    let (config, _) = resolve("[[model.modalities]]\nname = \"audio\"\nlikelihood = \"normal\"");
+    assert_eq!(config.model.modalities[0].likelihood, Likelihood::Normal);
 }

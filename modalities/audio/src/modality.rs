@@ -233,8 +233,10 @@ impl Modality for Audio {
         Likelihood::Normal
     }
 
+    /// 1-D convolutions over the 64 frames with the 32 mel bands as channels: a spectrogram is
+    /// a signal in time, not an image (its frequency axis is not translation invariant).
     fn default_net(&self) -> NetKind {
-        NetKind::Mlp
+        NetKind::Conv1d
     }
 
     fn provenance(&self) -> String {

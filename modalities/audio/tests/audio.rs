@@ -743,7 +743,7 @@ fn toml_round_trip_through_the_trait_object() {
     let modality = config.clone().build(&SourceEnv::default()).unwrap();
     assert_eq!(modality.name(), "audio");
     assert_eq!(modality.supply(), Supply::Generative);
-    assert_eq!(modality.default_net(), NetKind::Mlp);
+    assert_eq!(modality.default_net(), NetKind::Conv1d);
     assert_eq!(modality.likelihood(), Likelihood::Normal);
     let p = modality.provenance();
     assert!(p.contains("8000 Hz") && p.contains("n_fft 256"), "{p}");

@@ -92,6 +92,7 @@ impl Tiny {
                 config_toml: String::new(),
                 sources: vec!["a: synthetic".into(), "b: synthetic".into()],
             },
+            suggested: Default::default(),
             ..Default::default()
         };
         for (split, pairs) in [(Split::Train, 90), (Split::Test, 27)] {

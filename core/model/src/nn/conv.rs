@@ -18,14 +18,19 @@ use super::{sigmoid_clamped, Decoder, Encoder, EncoderOutput, ScaleActivation, S
 use rensou_api::{Error, Result};
 
 /// Output size of a convolution.
-fn conv_out(size: usize, kernel: usize, stride: usize, padding: usize) -> Option<usize> {
+pub(super) fn conv_out(size: usize, kernel: usize, stride: usize, padding: usize) -> Option<usize> {
     (size + 2 * padding)
         .checked_sub(kernel)
         .map(|d| d / stride + 1)
 }
 
 /// Output size of a transposed convolution (no output padding).
-fn conv_transpose_out(size: usize, kernel: usize, stride: usize, padding: usize) -> Option<usize> {
+pub(super) fn conv_transpose_out(
+    size: usize,
+    kernel: usize,
+    stride: usize,
+    padding: usize,
+) -> Option<usize> {
     ((size - 1) * stride + kernel).checked_sub(2 * padding)
 }
 

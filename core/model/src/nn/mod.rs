@@ -8,6 +8,8 @@
 //! Built-ins, each a `#[derive(Module)]` struct beside its `#[derive(Config)]` config:
 //! - [`MlpEncoder`] / [`MlpDecoder`]: the paper's MLPs (hidden 400 x 4, ReLU).
 //! - [`ConvEncoder`] / [`ConvDecoder`]: Noda's OSCN CNN (Conv 3->32->64->128, k4 s2 p1).
+//! - [`Conv1dEncoder`] / [`Conv1dDecoder`]: 1-D convolutions over time for `[C, L]` signals and
+//!   spectrograms (the audio modality's default).
 //!
 //! [`AnyEncoder`] / [`AnyDecoder`] wrap the built-ins so one model can mix architectures per
 //! modality; [`NetConfig`] is their serialisable description in an experiment file. A user's
@@ -15,10 +17,12 @@
 //! [`Mmvae::from_parts`](crate::mmvae::Mmvae::from_parts).
 
 mod conv;
+mod conv1d;
 mod fused;
 mod mlp;
 
 pub use conv::{ConvDecoder, ConvDecoderConfig, ConvEncoder, ConvEncoderConfig};
+pub use conv1d::{Conv1dDecoder, Conv1dEncoder, Conv1dEncoderConfig};
 pub(crate) use fused::likelihood_sum;
 pub use fused::{install_host_kernels, sigmoid_likelihood_sum, SigmoidLikelihood};
 pub use mlp::{MlpDecoder, MlpDecoderConfig, MlpEncoder, MlpEncoderConfig};
@@ -166,6 +170,8 @@ pub enum NetConfig {
     Mlp(MlpNet),
     /// 2-D convolutions on `[H, W, C]` images ([`ConvEncoder`], [`ConvDecoder`]).
     Conv2d(Conv2dNet),
+    /// 1-D convolutions on `[C, L]` signals ([`Conv1dEncoder`], [`Conv1dDecoder`]).
+    Conv1d(Conv1dNet),
 }
 
 impl Default for NetConfig {
@@ -238,16 +244,56 @@ impl Default for Conv2dNet {
     }
 }
 
+/// Hyper-parameters of the 1-D convolutional nets.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Conv1dNet {
+    /// Output channels of each stride convolution (`[64, 128, 128]`); the decoder mirrors them.
+    #[serde(default = "default_conv1d_channels")]
+    pub channels: Vec<usize>,
+    /// Kernel size of the stride convolutions (4).
+    #[serde(default = "default_kernel")]
+    pub kernel: usize,
+    /// Stride (2).
+    #[serde(default = "default_stride")]
+    pub stride: usize,
+    /// Padding (1).
+    #[serde(default = "default_padding")]
+    pub padding: usize,
+    /// Encoder scale activation.
+    #[serde(default = "default_scale_activation")]
+    pub scale_activation: ScaleActivation,
+    /// Added to the encoder scale; also the decoder's output clamp `[eps, 1 - eps]`.
+    #[serde(default = "default_eps")]
+    pub eps: f64,
+}
+
+fn default_conv1d_channels() -> Vec<usize> {
+    vec![64, 128, 128]
+}
+
+impl Default for Conv1dNet {
+    fn default() -> Self {
+        Conv1dNet {
+            channels: default_conv1d_channels(),
+            kernel: default_kernel(),
+            stride: default_stride(),
+            padding: default_padding(),
+            scale_activation: default_scale_activation(),
+            eps: default_eps(),
+        }
+    }
+}
+
 impl NetConfig {
-    /// The default net of a kind (errors for kinds without a built-in yet: `conv1d`).
-    pub fn from_kind(kind: NetKind) -> Result<Self> {
+    /// The default net of a kind (what a modality's [`Modality::default_net`] asks for).
+    ///
+    /// [`Modality::default_net`]: rensou_api::Modality::default_net
+    pub fn from_kind(kind: NetKind) -> Self {
         match kind {
-            NetKind::Mlp => Ok(NetConfig::Mlp(MlpNet::default())),
-            NetKind::Conv2d => Ok(NetConfig::Conv2d(Conv2dNet::default())),
-            NetKind::Conv1d => Err(Error::config(
-                "net",
-                "no built-in conv1d net yet; use `mlp` or bring your own Encoder/Decoder",
-            )),
+            NetKind::Mlp => NetConfig::Mlp(MlpNet::default()),
+            NetKind::Conv2d => NetConfig::Conv2d(Conv2dNet::default()),
+            NetKind::Conv1d => NetConfig::Conv1d(Conv1dNet::default()),
         }
     }
 
@@ -256,6 +302,7 @@ impl NetConfig {
         match self {
             NetConfig::Mlp(_) => NetKind::Mlp,
             NetConfig::Conv2d(_) => NetKind::Conv2d,
+            NetConfig::Conv1d(_) => NetKind::Conv1d,
         }
     }
 
@@ -295,7 +342,32 @@ impl NetConfig {
                 self.conv_encoder_config(field, item_shape, latent_dim)
                     .map(|_| ())
             }
+            NetConfig::Conv1d(net) => {
+                check_eps(net.eps)?;
+                self.conv1d_config(field, item_shape, latent_dim)
+                    .map(|_| ())
+            }
         }
+    }
+
+    fn conv1d_config(
+        &self,
+        field: &str,
+        item_shape: &[usize],
+        latent_dim: usize,
+    ) -> Result<Conv1dEncoderConfig> {
+        let NetConfig::Conv1d(net) = self else {
+            return Err(Error::config(field, "not a conv1d net"));
+        };
+        let config = Conv1dEncoderConfig::for_items(field, item_shape, latent_dim)?
+            .with_channels(net.channels.clone())
+            .with_kernel(net.kernel)
+            .with_stride(net.stride)
+            .with_padding(net.padding)
+            .with_scale_activation(net.scale_activation)
+            .with_scale_eps(net.eps);
+        config.check(field)?;
+        Ok(config)
     }
 
     fn conv_encoder_config(
@@ -350,6 +422,10 @@ impl NetConfig {
                 self.conv_encoder_config("net", item_shape, latent_dim)?
                     .init(device),
             ),
+            NetConfig::Conv1d(_) => AnyEncoder::Conv1d(
+                self.conv1d_config("net", item_shape, latent_dim)?
+                    .init(device),
+            ),
         })
     }
 
@@ -374,6 +450,10 @@ impl NetConfig {
                     .decoder()
                     .init(device),
             ),
+            NetConfig::Conv1d(_) => AnyDecoder::Conv1d(
+                self.conv1d_config("net", item_shape, latent_dim)?
+                    .init_decoder(device),
+            ),
         })
     }
 }
@@ -386,6 +466,8 @@ pub enum AnyEncoder<B: Backend> {
     Mlp(MlpEncoder<B>),
     /// [`ConvEncoder`].
     Conv2d(ConvEncoder<B>),
+    /// [`Conv1dEncoder`].
+    Conv1d(Conv1dEncoder<B>),
 }
 
 impl<B: Backend> Encoder<B> for AnyEncoder<B> {
@@ -393,18 +475,21 @@ impl<B: Backend> Encoder<B> for AnyEncoder<B> {
         match self {
             AnyEncoder::Mlp(net) => net.forward(x),
             AnyEncoder::Conv2d(net) => net.forward(x),
+            AnyEncoder::Conv1d(net) => net.forward(x),
         }
     }
     fn input_dim(&self) -> usize {
         match self {
             AnyEncoder::Mlp(net) => net.input_dim(),
             AnyEncoder::Conv2d(net) => net.input_dim(),
+            AnyEncoder::Conv1d(net) => net.input_dim(),
         }
     }
     fn latent_dim(&self) -> usize {
         match self {
             AnyEncoder::Mlp(net) => Encoder::latent_dim(net),
             AnyEncoder::Conv2d(net) => Encoder::latent_dim(net),
+            AnyEncoder::Conv1d(net) => Encoder::latent_dim(net),
         }
     }
 }
@@ -417,6 +502,8 @@ pub enum AnyDecoder<B: Backend> {
     Mlp(MlpDecoder<B>),
     /// [`ConvDecoder`].
     Conv2d(ConvDecoder<B>),
+    /// [`Conv1dDecoder`].
+    Conv1d(Conv1dDecoder<B>),
 }
 
 impl<B: Backend> Decoder<B> for AnyDecoder<B> {
@@ -424,24 +511,28 @@ impl<B: Backend> Decoder<B> for AnyDecoder<B> {
         match self {
             AnyDecoder::Mlp(net) => net.forward(z),
             AnyDecoder::Conv2d(net) => net.forward(z),
+            AnyDecoder::Conv1d(net) => net.forward(z),
         }
     }
     fn output_dim(&self) -> usize {
         match self {
             AnyDecoder::Mlp(net) => net.output_dim(),
             AnyDecoder::Conv2d(net) => net.output_dim(),
+            AnyDecoder::Conv1d(net) => net.output_dim(),
         }
     }
     fn latent_dim(&self) -> usize {
         match self {
             AnyDecoder::Mlp(net) => Decoder::latent_dim(net),
             AnyDecoder::Conv2d(net) => Decoder::latent_dim(net),
+            AnyDecoder::Conv1d(net) => Decoder::latent_dim(net),
         }
     }
     fn forward_logits(&self, z: Tensor<B, 2>) -> Option<SigmoidLogits<B>> {
         match self {
             AnyDecoder::Mlp(net) => net.forward_logits(z),
             AnyDecoder::Conv2d(net) => net.forward_logits(z),
+            AnyDecoder::Conv1d(net) => net.forward_logits(z),
         }
     }
 }
