@@ -60,6 +60,12 @@ fn readme_example_is_verbatim() {
         readme.contains(example),
         "README.md's probe example differs from plugins/example/src/spread.rs"
     );
+    let net = include_str!("../../plugins/example/src/gelu_mlp.rs");
+    let body = &net[net.find("use rensou_api::net").expect("the use line")..];
+    assert!(
+        readme.contains(body),
+        "README.md's net example differs from plugins/example/src/gelu_mlp.rs"
+    );
     let main = include_str!("../../plugins/example/src/main.rs");
     let body = &main[main.find("use rensou_example").expect("the use line")..];
     assert!(

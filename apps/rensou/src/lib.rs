@@ -89,6 +89,14 @@ pub mod cli {
         for p in probes.list() {
             println!("  {:<12} {}", p.name, p.description);
         }
+        let nets = rensou_api::registry::NetRegistry::collect()?;
+        println!("nets:");
+        for (name, description) in rensou_model::nn::BUILT_IN_NETS {
+            println!("  {name:<12} {description} (built in)");
+        }
+        for p in nets.list() {
+            println!("  {:<12} {}", p.name, p.description);
+        }
         Ok(())
     }
 

@@ -180,7 +180,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             .model
             .modalities
             .iter()
-            .map(|m| format!("{}: {}", m.name, m.net.kind_name()))
+            .map(|m| format!("{}: {}", m.name, m.net.name()))
             .collect::<Vec<_>>()
             .join(", "),
         t.epochs,
@@ -211,19 +211,4 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
-}
-
-/// Short name of a net config, for messages.
-trait KindName {
-    fn kind_name(&self) -> &'static str;
-}
-
-impl KindName for rensou_model::nn::NetConfig {
-    fn kind_name(&self) -> &'static str {
-        match self {
-            rensou_model::nn::NetConfig::Mlp(_) => "mlp",
-            rensou_model::nn::NetConfig::Conv2d(_) => "conv",
-            rensou_model::nn::NetConfig::Conv1d(_) => "conv1d",
-        }
-    }
 }

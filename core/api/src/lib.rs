@@ -4,6 +4,7 @@
 pub mod error;
 pub mod fsutil;
 pub mod modality;
+pub mod net;
 pub mod probe;
 pub mod progress;
 pub mod registry;

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use crate::modality::{ModalityConfig, ModalityPlugin};
+use crate::net::{net_type_name, NetPlugin};
 use crate::probe::{probe_type_name, ProbePlugin};
 use crate::{Error, Result};
 
@@ -77,6 +78,19 @@ impl PluginRecord for ProbePlugin {
     }
 }
 
+impl PluginRecord for NetPlugin {
+    const KIND: &'static str = "net";
+    fn name(&self) -> &'static str {
+        self.name
+    }
+    fn description(&self) -> &'static str {
+        self.description
+    }
+    fn config_tag(&self) -> Result<String> {
+        net_type_name(&*(self.default_config)())
+    }
+}
+
 /// The registered plugins of one kind, sorted by name, duplicates rejected.
 pub struct Registry<T: PluginRecord> {
     plugins: BTreeMap<&'static str, &'static T>,
@@ -86,6 +100,8 @@ pub struct Registry<T: PluginRecord> {
 pub type ModalityRegistry = Registry<ModalityPlugin>;
 /// The registered probe plugins.
 pub type ProbeRegistry = Registry<ProbePlugin>;
+/// The registered net plugins.
+pub type NetRegistry = Registry<NetPlugin>;
 
 impl<T: PluginRecord + inventory::Collect> Registry<T> {
     /// Collects every linked plugin of this kind; fails on duplicate names.

@@ -811,6 +811,11 @@ impl RunSpec {
                         }
                     }
                     Some(NetSpec::Full(net)) => {
+                        // A plugin design's own settings are checked whatever the items: a bad
+                        // value is an error, not a reason to fall back to the MLP.
+                        if let NetConfig::Plugin(design) = net {
+                            design.validate()?;
+                        }
                         if net.validate("model.net", &shape, latent_dim).is_ok() {
                             net.clone()
                         } else {

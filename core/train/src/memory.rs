@@ -10,7 +10,7 @@ use std::fmt;
 
 use crate::RunConfig;
 use rensou_api::{Error, Result};
-use rensou_model::nn::NetConfig;
+use rensou_model::nn::{layer_parameters, layer_units, NetConfig};
 
 /// Bytes of one `f32`.
 const F32: u64 = 4;
@@ -200,6 +200,21 @@ pub fn net_parameters(net: &NetConfig, item_shape: &[usize], latent: u64) -> u64
                 .saturating_add(heads)
                 .saturating_add(features)
         }
+        NetConfig::Plugin(design) => {
+            let latent_dim = latent as usize;
+            let encoder = design.encoder(item_shape, latent_dim).map_or(0, |l| {
+                let flat = rensou_model::nn::infer_shapes("net", &l, item_shape)
+                    .ok()
+                    .and_then(|s| s.last().map(|x| x.iter().product::<usize>() as u64))
+                    .unwrap_or(features);
+                layer_parameters(&l, item_shape)
+                    .saturating_add(2 * (flat + 1).saturating_mul(latent))
+            });
+            let decoder = design
+                .decoder(item_shape, latent_dim)
+                .map_or(0, |l| layer_parameters(&l, &[latent_dim]));
+            encoder.saturating_add(decoder)
+        }
     }
 }
 
@@ -221,6 +236,9 @@ fn hidden_units(net: &NetConfig, item_shape: &[usize]) -> u64 {
             }
             units
         }
+        NetConfig::Plugin(design) => design
+            .decoder(item_shape, 1)
+            .map_or(0, |l| layer_units(&l, &[1])),
         NetConfig::Conv1d(conv) => {
             let mut length = item_shape.last().map_or(1, |&d| d as u64);
             let mut units = 0u64;

@@ -498,7 +498,7 @@ fn a_modality_suggestion_picks_the_net_and_likelihood_unless_the_config_names_on
         .expect("resolves")
     };
     let (config, notes) = resolve("");
-    let net = |i: usize| config.model.modalities[i].net.kind();
+    let net = |i: usize| config.model.modalities[i].net.kind().expect("a built-in");
     assert_eq!(net(0), NetKind::Conv1d);
     assert_eq!(config.model.modalities[0].likelihood, Likelihood::Laplace);
     assert_eq!(net(1), NetKind::Mlp);
@@ -512,7 +512,7 @@ fn a_modality_suggestion_picks_the_net_and_likelihood_unless_the_config_names_on
     assert_eq!(config.model.modalities[2].likelihood, Likelihood::Normal);
     // The config's choice wins over the suggestion.
     let (config, _) = resolve("[model]\nnet = \"mlp\"");
-    assert_eq!(config.model.modalities[0].net.kind(), NetKind::Mlp);
+    assert_eq!(config.model.modalities[0].net.kind(), Some(NetKind::Mlp));
     let (config, _) = resolve("[[model.modalities]]\nname = \"audio\"\nlikelihood = \"normal\"");
     assert_eq!(config.model.modalities[0].likelihood, Likelihood::Normal);
 }

@@ -27,7 +27,9 @@ fn a_binary_of_our_own_plugins_runs_the_study_pieces() {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
     let list = ok(&my_rensou(d, &["list"]));
-    for name in ["bars", "spread", "oscn", "cmnist", "tsne"] {
+    for name in [
+        "bars", "spread", "gelu-mlp", "oscn", "cmnist", "tsne", "conv1d",
+    ] {
         assert!(list.contains(name), "{name} missing from:\n{list}");
     }
 
@@ -70,4 +72,58 @@ fn a_binary_of_our_own_plugins_runs_the_study_pieces() {
         let spread = metrics[m]["mean_spread"].as_f64().expect("a number");
         assert!(spread.is_finite() && spread > 0.0, "{metrics}");
     }
+
+    // Our net trains from the binary, checkpoints, resumes and is probed like a built-in.
+    std::fs::write(
+        d.join("gelu.toml"),
+        "[model]\nlatent_dim = 4\nnet = { type = \"gelu-mlp\", hidden = [24, 12] }\n\n\
+         [training]\nbatch_size = 32\nk = 2\nepochs = 1\n",
+    )
+    .expect("write");
+    let args = [
+        "train",
+        "--data",
+        "d.h5",
+        "--config",
+        "gelu.toml",
+        "--out",
+        "gelu",
+    ];
+    let first = ok(&my_rensou(d, &args));
+    assert!(first.contains("gelu-mlp"), "{first}");
+    let config = std::fs::read_to_string(d.join("gelu/config.toml")).expect("config");
+    assert!(config.contains("type = \"gelu-mlp\"") && config.contains("hidden = [24, 12]"));
+    let resumed = ok(&my_rensou(
+        d,
+        &[&args[..], &["--resume", "--epochs", "2"]].concat(),
+    ));
+    assert!(resumed.contains("resuming"), "{resumed}");
+    let metrics = std::fs::read_to_string(d.join("gelu/metrics.jsonl")).expect("metrics");
+    assert_eq!(metrics.lines().count(), 2, "{metrics}");
+    let probe = ok(&my_rensou(
+        d,
+        &[
+            "probe", "--run", "gelu", "--probe", "spread", "--probe", "cluster",
+        ],
+    ));
+    assert!(
+        probe.contains("probe spread: ok") && probe.contains("probe cluster: ok"),
+        "{probe}"
+    );
+
+    // A design whose layers do not fit is refused before training, naming the layer.
+    std::fs::write(
+        d.join("bad.toml"),
+        "[model]\nnet = { type = \"gelu-mlp\", hidden = [] }\n",
+    )
+    .expect("write");
+    let bad = my_rensou(
+        d,
+        &[
+            "train", "--data", "d.h5", "--config", "bad.toml", "--out", "bad",
+        ],
+    );
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("gelu-mlp.hidden"), "{err}");
 }

@@ -11,20 +11,26 @@
 //! - [`Conv1dEncoder`] / [`Conv1dDecoder`]: 1-D convolutions over time for `[C, L]` signals and
 //!   spectrograms (the audio modality's default).
 //!
-//! [`AnyEncoder`] / [`AnyDecoder`] wrap the built-ins so one model can mix architectures per
-//! modality; [`NetConfig`] is their serialisable description in an experiment file. A user's
-//! own architecture implements [`Encoder`] / [`Decoder`] and is passed to
-//! [`Mmvae::from_parts`](crate::mmvae::Mmvae::from_parts).
+//! [`AnyEncoder`] / [`AnyDecoder`] wrap the built-ins and the nets of registered net plugins
+//! ([`LayerEncoder`] / [`LayerDecoder`], built from a plugin's `rensou_api::net::Layer` list),
+//! so one model can mix architectures per modality and every one of them trains, checkpoints
+//! and resumes from the binary; [`NetConfig`] is their serialisable description in an
+//! experiment file. Below the binary, any [`Encoder`] / [`Decoder`] implementation can also be
+//! passed to [`Mmvae::from_parts`](crate::mmvae::Mmvae::from_parts).
 
 mod conv;
 mod conv1d;
 mod fused;
+mod layers;
 mod mlp;
 
 pub use conv::{ConvDecoder, ConvDecoderConfig, ConvEncoder, ConvEncoderConfig};
 pub use conv1d::{Conv1dDecoder, Conv1dEncoder, Conv1dEncoderConfig};
 pub(crate) use fused::likelihood_sum;
 pub use fused::{install_host_kernels, sigmoid_likelihood_sum, SigmoidLikelihood};
+pub use layers::{
+    infer_shapes, layer_parameters, layer_units, LayerDecoder, LayerEncoder, LayerStack, ParamLayer,
+};
 pub use mlp::{MlpDecoder, MlpDecoderConfig, MlpEncoder, MlpEncoderConfig};
 
 use burn::config::Config;
@@ -34,6 +40,7 @@ use burn::tensor::{backend::Backend, BasicOps, Element, Tensor};
 use serde::{Deserialize, Serialize};
 
 use rensou_api::modality::NetKind;
+use rensou_api::net::{net_type_name, NetDesign};
 use rensou_api::{Error, Result};
 
 /// What an encoder returns: the parameters of the posterior `q(z | x)`.
@@ -159,12 +166,28 @@ fn default_eps() -> f64 {
     1e-6
 }
 
-/// The serialisable choice of a built-in network for one modality (`net = { type = "mlp" }`).
+/// The built-in nets, for `rensou list`: name and one line.
+pub const BUILT_IN_NETS: [(&str, &str); 3] = [
+    (
+        "mlp",
+        "multi-layer perceptron on the flattened item (the paper's)",
+    ),
+    (
+        "conv2d",
+        "2-D convolutions on [H, W, C] images (Noda's OSCN CNN)",
+    ),
+    (
+        "conv1d",
+        "1-D convolutions on [C, L] signals and spectrograms",
+    ),
+];
+
+/// The serialisable choice of a network for one modality (`net = { type = "mlp" }`): a
+/// built-in, or a registered net plugin's design (`net = { type = "my-net", ... }`).
 ///
 /// Sizes that depend on the data (input features, image size) and the latent dimension come
 /// from the model config; this holds the architecture's own hyper-parameters.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "lowercase")]
+#[derive(Clone, Debug)]
 pub enum NetConfig {
     /// Multi-layer perceptron on the flattened item ([`MlpEncoder`], [`MlpDecoder`]).
     Mlp(MlpNet),
@@ -172,6 +195,67 @@ pub enum NetConfig {
     Conv2d(Conv2dNet),
     /// 1-D convolutions on `[C, L]` signals ([`Conv1dEncoder`], [`Conv1dDecoder`]).
     Conv1d(Conv1dNet),
+    /// A net plugin's layers ([`LayerEncoder`], [`LayerDecoder`]).
+    Plugin(Box<dyn NetDesign>),
+}
+
+/// The built-ins' serialised form (internally tagged by `type`).
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+enum BuiltIn {
+    Mlp(MlpNet),
+    Conv2d(Conv2dNet),
+    Conv1d(Conv1dNet),
+}
+
+impl Serialize for NetConfig {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        match self {
+            NetConfig::Mlp(n) => BuiltIn::Mlp(n.clone()).serialize(s),
+            NetConfig::Conv2d(n) => BuiltIn::Conv2d(n.clone()).serialize(s),
+            NetConfig::Conv1d(n) => BuiltIn::Conv1d(n.clone()).serialize(s),
+            NetConfig::Plugin(design) => design.serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for NetConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        use serde::de::Error as _;
+        let value = serde_json::Value::deserialize(d)?;
+        let tag = value.get("type").and_then(|t| t.as_str()).unwrap_or("");
+        if BUILT_IN_NETS.iter().any(|(name, _)| *name == tag) {
+            return Ok(
+                match serde_json::from_value(value).map_err(D::Error::custom)? {
+                    BuiltIn::Mlp(n) => NetConfig::Mlp(n),
+                    BuiltIn::Conv2d(n) => NetConfig::Conv2d(n),
+                    BuiltIn::Conv1d(n) => NetConfig::Conv1d(n),
+                },
+            );
+        }
+        serde_json::from_value::<Box<dyn NetDesign>>(value)
+            .map(NetConfig::Plugin)
+            .map_err(|e| {
+                D::Error::custom(format!(
+                    "{e} (built-in nets: {}; plugins: see `rensou list`)",
+                    BUILT_IN_NETS.map(|(n, _)| n).join(", ")
+                ))
+            })
+    }
+}
+
+impl PartialEq for NetConfig {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (NetConfig::Mlp(a), NetConfig::Mlp(b)) => a == b,
+            (NetConfig::Conv2d(a), NetConfig::Conv2d(b)) => a == b,
+            (NetConfig::Conv1d(a), NetConfig::Conv1d(b)) => a == b,
+            (NetConfig::Plugin(a), NetConfig::Plugin(b)) => {
+                serde_json::to_value(a).ok() == serde_json::to_value(b).ok()
+            }
+            _ => false,
+        }
+    }
 }
 
 impl Default for NetConfig {
@@ -297,12 +381,23 @@ impl NetConfig {
         }
     }
 
-    /// The kind of this net.
-    pub fn kind(&self) -> NetKind {
+    /// The kind of this net (`None` for a plugin's).
+    pub fn kind(&self) -> Option<NetKind> {
         match self {
-            NetConfig::Mlp(_) => NetKind::Mlp,
-            NetConfig::Conv2d(_) => NetKind::Conv2d,
-            NetConfig::Conv1d(_) => NetKind::Conv1d,
+            NetConfig::Mlp(_) => Some(NetKind::Mlp),
+            NetConfig::Conv2d(_) => Some(NetKind::Conv2d),
+            NetConfig::Conv1d(_) => Some(NetKind::Conv1d),
+            NetConfig::Plugin(_) => None,
+        }
+    }
+
+    /// The net's name: the built-in's or the plugin's `type`.
+    pub fn name(&self) -> String {
+        match self {
+            NetConfig::Plugin(design) => {
+                net_type_name(design.as_ref()).unwrap_or_else(|_| "plugin".into())
+            }
+            other => other.kind().map_or("unknown", NetKind::as_str).to_owned(),
         }
     }
 
@@ -346,6 +441,29 @@ impl NetConfig {
                 check_eps(net.eps)?;
                 self.conv1d_config(field, item_shape, latent_dim)
                     .map(|_| ())
+            }
+            NetConfig::Plugin(design) => {
+                design.validate()?;
+                check_eps(design.eps())?;
+                infer_shapes(
+                    &format!("{field}.encoder"),
+                    &design.encoder(item_shape, latent_dim)?,
+                    item_shape,
+                )?;
+                let decoder = design.decoder(item_shape, latent_dim)?;
+                let shapes = infer_shapes(&format!("{field}.decoder"), &decoder, &[latent_dim])?;
+                let out: usize = shapes.last().map_or(0, |s| s.iter().product());
+                if out != input {
+                    return Err(Error::config(
+                        format!("{field}.decoder"),
+                        format!(
+                            "the layers end in {:?} ({out} values) but an item {item_shape:?} \
+                             has {input}",
+                            shapes.last().cloned().unwrap_or_default()
+                        ),
+                    ));
+                }
+                Ok(())
             }
         }
     }
@@ -426,6 +544,14 @@ impl NetConfig {
                 self.conv1d_config("net", item_shape, latent_dim)?
                     .init(device),
             ),
+            NetConfig::Plugin(design) => AnyEncoder::Layers(LayerEncoder::new(
+                "net",
+                &design.encoder(item_shape, latent_dim)?,
+                item_shape,
+                latent_dim,
+                design.eps(),
+                device,
+            )?),
         })
     }
 
@@ -454,6 +580,14 @@ impl NetConfig {
                 self.conv1d_config("net", item_shape, latent_dim)?
                     .init_decoder(device),
             ),
+            NetConfig::Plugin(design) => AnyDecoder::Layers(LayerDecoder::new(
+                "net",
+                &design.decoder(item_shape, latent_dim)?,
+                item_shape,
+                latent_dim,
+                design.eps(),
+                device,
+            )?),
         })
     }
 }
@@ -468,6 +602,8 @@ pub enum AnyEncoder<B: Backend> {
     Conv2d(ConvEncoder<B>),
     /// [`Conv1dEncoder`].
     Conv1d(Conv1dEncoder<B>),
+    /// [`LayerEncoder`] (a net plugin's).
+    Layers(LayerEncoder<B>),
 }
 
 impl<B: Backend> Encoder<B> for AnyEncoder<B> {
@@ -476,6 +612,7 @@ impl<B: Backend> Encoder<B> for AnyEncoder<B> {
             AnyEncoder::Mlp(net) => net.forward(x),
             AnyEncoder::Conv2d(net) => net.forward(x),
             AnyEncoder::Conv1d(net) => net.forward(x),
+            AnyEncoder::Layers(net) => net.forward(x),
         }
     }
     fn input_dim(&self) -> usize {
@@ -483,6 +620,7 @@ impl<B: Backend> Encoder<B> for AnyEncoder<B> {
             AnyEncoder::Mlp(net) => net.input_dim(),
             AnyEncoder::Conv2d(net) => net.input_dim(),
             AnyEncoder::Conv1d(net) => net.input_dim(),
+            AnyEncoder::Layers(net) => net.input_dim(),
         }
     }
     fn latent_dim(&self) -> usize {
@@ -490,6 +628,7 @@ impl<B: Backend> Encoder<B> for AnyEncoder<B> {
             AnyEncoder::Mlp(net) => Encoder::latent_dim(net),
             AnyEncoder::Conv2d(net) => Encoder::latent_dim(net),
             AnyEncoder::Conv1d(net) => Encoder::latent_dim(net),
+            AnyEncoder::Layers(net) => Encoder::latent_dim(net),
         }
     }
 }
@@ -504,6 +643,8 @@ pub enum AnyDecoder<B: Backend> {
     Conv2d(ConvDecoder<B>),
     /// [`Conv1dDecoder`].
     Conv1d(Conv1dDecoder<B>),
+    /// [`LayerDecoder`] (a net plugin's).
+    Layers(LayerDecoder<B>),
 }
 
 impl<B: Backend> Decoder<B> for AnyDecoder<B> {
@@ -512,6 +653,7 @@ impl<B: Backend> Decoder<B> for AnyDecoder<B> {
             AnyDecoder::Mlp(net) => net.forward(z),
             AnyDecoder::Conv2d(net) => net.forward(z),
             AnyDecoder::Conv1d(net) => net.forward(z),
+            AnyDecoder::Layers(net) => net.forward(z),
         }
     }
     fn output_dim(&self) -> usize {
@@ -519,6 +661,7 @@ impl<B: Backend> Decoder<B> for AnyDecoder<B> {
             AnyDecoder::Mlp(net) => net.output_dim(),
             AnyDecoder::Conv2d(net) => net.output_dim(),
             AnyDecoder::Conv1d(net) => net.output_dim(),
+            AnyDecoder::Layers(net) => net.output_dim(),
         }
     }
     fn latent_dim(&self) -> usize {
@@ -526,6 +669,7 @@ impl<B: Backend> Decoder<B> for AnyDecoder<B> {
             AnyDecoder::Mlp(net) => Decoder::latent_dim(net),
             AnyDecoder::Conv2d(net) => Decoder::latent_dim(net),
             AnyDecoder::Conv1d(net) => Decoder::latent_dim(net),
+            AnyDecoder::Layers(net) => Decoder::latent_dim(net),
         }
     }
     fn forward_logits(&self, z: Tensor<B, 2>) -> Option<SigmoidLogits<B>> {
@@ -533,6 +677,7 @@ impl<B: Backend> Decoder<B> for AnyDecoder<B> {
             AnyDecoder::Mlp(net) => net.forward_logits(z),
             AnyDecoder::Conv2d(net) => net.forward_logits(z),
             AnyDecoder::Conv1d(net) => net.forward_logits(z),
+            AnyDecoder::Layers(net) => net.forward_logits(z),
         }
     }
 }
