@@ -34,6 +34,42 @@ pub(super) fn conv_transpose_out(
     ((size - 1) * stride + kernel).checked_sub(2 * padding)
 }
 
+/// Sizes after each of `layers` stride convolutions of `size`, checked so that the mirrored
+/// transposed convolutions give back exactly `size`; the error completes "size ...".
+pub(super) fn stride_sizes(
+    size: usize,
+    layers: usize,
+    kernel: usize,
+    stride: usize,
+    padding: usize,
+) -> std::result::Result<Vec<usize>, String> {
+    let mut out = vec![size];
+    for _ in 0..layers {
+        let last = *out.last().unwrap_or(&size);
+        match conv_out(last, kernel, stride, padding) {
+            Some(s) if s >= 1 => out.push(s),
+            _ => {
+                return Err(format!(
+                    "{size} is too small for {layers} convolutions (kernel {kernel}, stride \
+                     {stride}, padding {padding})"
+                ))
+            }
+        }
+    }
+    // The decoder mirrors the encoder; it must land on the same sizes.
+    let mut back = *out.last().unwrap_or(&size);
+    for expected in out.iter().rev().skip(1) {
+        back = conv_transpose_out(back, kernel, stride, padding).unwrap_or(0);
+        if back != *expected {
+            return Err(format!(
+                "{size} does not survive the conv/deconv round trip ({expected} becomes {back}); \
+                 use sizes divisible by stride^layers"
+            ));
+        }
+    }
+    Ok(out)
+}
+
 /// Configuration of [`ConvEncoder`] (and, through [`decoder`](Self::decoder), of the mirrored
 /// [`ConvDecoder`]).
 #[derive(Config, Debug)]
@@ -82,38 +118,15 @@ impl ConvEncoderConfig {
                 "image size, channels and latent dim must be >= 1".into()
             ));
         }
-        let sizes = |size: usize| -> Result<Vec<usize>> {
-            let mut out = vec![size];
-            for _ in &self.channels {
-                let last = *out.last().unwrap_or(&size);
-                match conv_out(last, self.kernel, self.stride, self.padding) {
-                    Some(s) if s >= 1 => out.push(s),
-                    _ => {
-                        return Err(err(format!(
-                            "image size {size} is too small for {} convolutions \
-                             (kernel {}, stride {}, padding {})",
-                            self.channels.len(),
-                            self.kernel,
-                            self.stride,
-                            self.padding
-                        )))
-                    }
-                }
-            }
-            // The decoder mirrors the encoder; it must land on the same sizes.
-            let mut back = *out.last().unwrap_or(&size);
-            for expected in out.iter().rev().skip(1) {
-                back =
-                    conv_transpose_out(back, self.kernel, self.stride, self.padding).unwrap_or(0);
-                if back != *expected {
-                    return Err(err(format!(
-                        "image size {size} does not survive the conv/deconv round trip \
-                         ({expected} becomes {back}); use sizes divisible by stride^layers \
-                         (e.g. 32x32 for 3 layers)"
-                    )));
-                }
-            }
-            Ok(out)
+        let sizes = |size: usize| {
+            stride_sizes(
+                size,
+                self.channels.len(),
+                self.kernel,
+                self.stride,
+                self.padding,
+            )
+            .map_err(|e| err(format!("image size {e} (e.g. 32x32 for 3 layers)")))
         };
         Ok((sizes(self.height)?, sizes(self.width)?))
     }

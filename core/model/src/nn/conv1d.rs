@@ -14,7 +14,7 @@ use burn::nn::{Linear, LinearConfig, PaddingConfig1d};
 use burn::tensor::activation::relu;
 use burn::tensor::{backend::Backend, Tensor};
 
-use super::conv::{conv_out, conv_transpose_out};
+use super::conv::stride_sizes;
 use super::{sigmoid_clamped, Decoder, Encoder, EncoderOutput, ScaleActivation, SigmoidLogits};
 use rensou_api::{Error, Result};
 
@@ -77,35 +77,14 @@ impl Conv1dEncoderConfig {
         if self.length == 0 || self.in_channels == 0 || self.latent_dim == 0 {
             return Err(err("length, channels and latent dim must be >= 1".into()));
         }
-        let mut sizes = vec![self.length];
-        for _ in &self.channels {
-            let last = *sizes.last().unwrap_or(&self.length);
-            match conv_out(last, self.kernel, self.stride, self.padding) {
-                Some(s) if s >= 1 => sizes.push(s),
-                _ => {
-                    return Err(err(format!(
-                        "length {} is too short for {} convolutions (kernel {}, stride {}, \
-                         padding {})",
-                        self.length,
-                        self.channels.len(),
-                        self.kernel,
-                        self.stride,
-                        self.padding
-                    )))
-                }
-            }
-        }
-        let mut back = *sizes.last().unwrap_or(&self.length);
-        for expected in sizes.iter().rev().skip(1) {
-            back = conv_transpose_out(back, self.kernel, self.stride, self.padding).unwrap_or(0);
-            if back != *expected {
-                return Err(err(format!(
-                    "length {} does not survive the conv/deconv round trip ({expected} becomes \
-                     {back}); use a length divisible by stride^layers (e.g. 64 for 3 layers)",
-                    self.length
-                )));
-            }
-        }
+        let sizes = stride_sizes(
+            self.length,
+            self.channels.len(),
+            self.kernel,
+            self.stride,
+            self.padding,
+        )
+        .map_err(|e| err(format!("length {e} (e.g. 64 for 3 layers)")))?;
         Ok(sizes)
     }
 
@@ -325,7 +304,7 @@ mod tests {
         let e = Conv1dEncoderConfig::new(1, 2, 4)
             .check("m.net")
             .unwrap_err();
-        assert!(e.to_string().contains("too short"), "{e}");
+        assert!(e.to_string().contains("too small"), "{e}");
         let e = Conv1dEncoderConfig::for_items("m.net", &[4, 4, 3], 4).unwrap_err();
         assert!(e.to_string().contains("[C, L] or [L]"), "{e}");
     }
