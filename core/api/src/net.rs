@@ -16,7 +16,7 @@ use std::fmt::Debug;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Error, Result};
+use crate::Result;
 
 /// One layer of a plugin net. Shapes are per item (the batch axis is implicit).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -130,11 +130,5 @@ inventory::collect!(NetPlugin);
 
 /// The typetag name (`type = ...`) of a net design.
 pub fn net_type_name(design: &dyn NetDesign) -> Result<String> {
-    let value = serde_json::to_value(design)
-        .map_err(|e| Error::Plugin(format!("cannot serialise a net design: {e}")))?;
-    value
-        .get("type")
-        .and_then(|t| t.as_str())
-        .map(str::to_owned)
-        .ok_or_else(|| Error::Plugin("a net design serialised without a `type`".into()))
+    crate::registry::typetag_name(design, "a net design")
 }

@@ -321,13 +321,7 @@ inventory::collect!(ProbePlugin);
 
 /// The typetag name (`type = ...`) of a probe config.
 pub fn probe_type_name(config: &dyn ProbeConfig) -> Result<String> {
-    let value = serde_json::to_value(config)
-        .map_err(|e| Error::Plugin(format!("cannot serialise a probe config: {e}")))?;
-    value
-        .get("type")
-        .and_then(|t| t.as_str())
-        .map(str::to_owned)
-        .ok_or_else(|| Error::Plugin("a probe config serialised without a `type`".into()))
+    crate::registry::typetag_name(config, "a probe config")
 }
 
 /// The outcome of one probe.

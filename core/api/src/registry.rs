@@ -158,13 +158,19 @@ impl<T: PluginRecord> Registry<T> {
 
 /// The typetag name (`type = ...`) of a modality config.
 pub fn config_type_name(config: &dyn ModalityConfig) -> Result<String> {
-    let value = serde_json::to_value(config)
-        .map_err(|e| Error::Plugin(format!("cannot serialise a modality config: {e}")))?;
+    typetag_name(config, "a modality config")
+}
+
+/// The `type` field a typetag trait object serialises with; `what` names it in errors
+/// (`a probe config`).
+pub(crate) fn typetag_name<T: serde::Serialize + ?Sized>(value: &T, what: &str) -> Result<String> {
+    let value = serde_json::to_value(value)
+        .map_err(|e| Error::Plugin(format!("cannot serialise {what}: {e}")))?;
     value
         .get("type")
         .and_then(|t| t.as_str())
         .map(str::to_owned)
-        .ok_or_else(|| Error::Plugin("a modality config serialised without a `type`".into()))
+        .ok_or_else(|| Error::Plugin(format!("{what} serialised without a `type`")))
 }
 
 #[cfg(test)]
