@@ -303,7 +303,7 @@ fn paper_adds_a_model_on_every_modality() {
         .collect();
     assert!(!audio_primary.is_empty(), "{rows:?}");
     for r in audio_primary {
-        assert_eq!(r["all"]["n"], 2, "{r}");
+        assert_eq!(r["values"]["n"], 2, "{r}");
         assert_eq!(r["vae"]["n"], 2, "{r}");
         assert!(r["mmvae"].is_null(), "the paper's pair has no audio: {r}");
     }

@@ -20,7 +20,10 @@ use rensou_audio as _;
 use rensou_cluster as _;
 use rensou_cmnist as _;
 use rensou_coherence as _;
+use rensou_moe as _;
+use rensou_mopoe as _;
 use rensou_oscn as _;
+use rensou_poe as _;
 use rensou_tsne as _;
 
 pub mod backend;
@@ -96,6 +99,17 @@ pub mod cli {
         }
         for p in nets.list() {
             println!("  {:<12} {}", p.name, p.description);
+        }
+        let fusions = rensou_model::fusion::FusionRegistry::collect()?;
+        fusions.check_names()?;
+        println!("fusions:");
+        for p in fusions.list() {
+            let default = if p.name == rensou_model::fusion::DEFAULT_FUSION {
+                " (default)"
+            } else {
+                ""
+            };
+            println!("  {:<12} {}{default}", p.name, p.description);
         }
         Ok(())
     }

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context};
 use clap::Args;
 
+use rensou_model::fusion::FusionRegistry;
 use rensou_model::mmvae::ObjectiveKind;
 use rensou_train::{
     self as train, NetChoice, Overrides, RunConfig, RunSpec, TrainOptions, RUN_CONFIG_FILE,
@@ -42,9 +43,15 @@ pub struct TrainArgs {
     /// Samples per modality K (20).
     #[arg(long, allow_negative_numbers = true)]
     pub k: Option<usize>,
-    /// Objective: elbo, iwae, dreg, dreg-reference (dreg).
+    /// Objective: elbo, iwae, dreg, dreg-reference (dreg); each fusion implements some of
+    /// them (`rensou list` shows which).
     #[arg(long)]
     pub objective: Option<ObjectiveKind>,
+    /// The joint posterior, a fusion plugin with its default settings: moe (the MMVAE's
+    /// mixture of experts, default), poe, mopoe, ... (`rensou list`); `[model.fusion]` in the
+    /// config sets its options.
+    #[arg(long)]
+    pub fusion: Option<String>,
     /// Use the looser variant of the objective.
     #[arg(long)]
     pub looser: bool,
@@ -74,8 +81,8 @@ pub struct TrainArgs {
 }
 
 impl TrainArgs {
-    fn overrides(&self) -> Overrides {
-        Overrides {
+    fn overrides(&self) -> anyhow::Result<Overrides> {
+        Ok(Overrides {
             data: self.data.clone(),
             epochs: self.epochs,
             seed: self.seed,
@@ -89,7 +96,11 @@ impl TrainArgs {
             max_test_pairs: self.max_test_pairs,
             grid_every: self.grid_every,
             net: self.net,
-        }
+            fusion: match &self.fusion {
+                Some(name) => Some((FusionRegistry::collect()?.get(name)?.default_config)()),
+                None => None,
+            },
+        })
     }
 }
 
@@ -106,7 +117,7 @@ fn new_config(args: &TrainArgs) -> anyhow::Result<(RunConfig, Vec<String>)> {
     if let Some(m) = &args.modalities {
         spec.data.modalities = Some(m.clone());
     }
-    Ok(spec.resolve_with(&args.overrides())?)
+    Ok(spec.resolve_with(&args.overrides()?)?)
 }
 
 /// A resumed run's config: the stored one with the flags applied; anything but `--epochs` and
@@ -130,10 +141,10 @@ fn resumed_config(args: &TrainArgs) -> anyhow::Result<(RunConfig, Vec<String>)> 
         if let Some(m) = &args.modalities {
             spec.data.modalities = Some(m.clone());
         }
-        spec.resolve_with(&args.overrides())?
+        spec.resolve_with(&args.overrides()?)?
     } else {
         let mut c = stored.clone();
-        let n = c.apply(&args.overrides());
+        let n = c.apply(&args.overrides()?);
         if let Some(m) = &args.modalities {
             if m != &stored.data.modalities {
                 bail!(

@@ -163,7 +163,7 @@ pub fn config_type_name(config: &dyn ModalityConfig) -> Result<String> {
 
 /// The `type` field a typetag trait object serialises with; `what` names it in errors
 /// (`a probe config`).
-pub(crate) fn typetag_name<T: serde::Serialize + ?Sized>(value: &T, what: &str) -> Result<String> {
+pub fn typetag_name<T: serde::Serialize + ?Sized>(value: &T, what: &str) -> Result<String> {
     let value = serde_json::to_value(value)
         .map_err(|e| Error::Plugin(format!("cannot serialise {what}: {e}")))?;
     value

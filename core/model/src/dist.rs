@@ -320,3 +320,41 @@ pub fn logsumexp<B: Backend, const D: usize>(x: Tensor<B, D>, dim: usize) -> Ten
     let max = x.clone().detach().max_dim(dim); // S with S[dim] = 1
     x.sub(max.clone()).exp().sum_dim(dim).log().add(max) // S with S[dim] = 1
 }
+
+/// The product of Gaussian experts (normalised): precision `T = sum_m 1/s_m^2` (`+ 1` with the
+/// standard-normal prior expert `N(0, 1)`), scale `1/sqrt(T)`, location
+/// `(sum_m mu_m / s_m^2) / T`. The product of experts of MVAE (Wu & Goodman 2018) and of
+/// every subset in MoPoE (Sutter et al. 2021).
+///
+/// Errors when an expert is not Normal (the product of Laplace densities is not Laplace) or
+/// when there is nothing to multiply.
+///
+/// # Shapes
+/// - `experts`: parameters `[batch, L]` each; output the same
+pub fn product_of_normals<B: Backend>(
+    experts: &[&Dist<B, 2>],
+    prior_expert: bool,
+) -> rensou_api::Result<Dist<B, 2>> {
+    if let Some(d) = experts.iter().find(|d| d.family != DistFamily::Normal) {
+        return Err(rensou_api::Error::Data(format!(
+            "a product of experts needs Normal experts, got {}",
+            d.family.as_str()
+        )));
+    }
+    let first = experts.first().ok_or_else(|| {
+        rensou_api::Error::Data("a product of experts needs at least one expert".into())
+    })?;
+    let mut precision = if prior_expert {
+        first.scale.ones_like() // [batch, L]
+    } else {
+        first.scale.zeros_like()
+    };
+    let mut weighted = first.loc.zeros_like(); // [batch, L]
+    for d in experts {
+        let t = d.scale.clone().square().recip(); // [batch, L]
+        weighted = weighted.add(d.loc.clone().mul(t.clone()));
+        precision = precision.add(t);
+    }
+    let var = precision.recip(); // [batch, L]
+    Ok(Dist::normal(weighted.mul(var.clone()), var.sqrt()))
+}

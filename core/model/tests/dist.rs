@@ -1,12 +1,10 @@
 //! Normal and Laplace: densities and KL divergences against closed forms worked by hand.
 
-mod common;
-
 use burn::tensor::Tensor;
-use common::*;
 use rensou_model::dist::{logsumexp, Dist, DistFamily};
+use rensou_testkit::{assert_close, tensor, to_vec};
 
-type B = TestBackend;
+type B = burn::backend::Autodiff<burn_flex::Flex>;
 
 fn t1(values: &[f64]) -> Tensor<B, 1> {
     tensor::<B, 1>(values, [values.len()], &Default::default())

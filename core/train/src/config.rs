@@ -39,6 +39,7 @@ use crate::DatasetModality;
 use rensou_api::modality::{Likelihood, NetKind};
 use rensou_api::{Error, Result};
 use rensou_model::dist::DistFamily;
+use rensou_model::fusion::FusionDesign;
 use rensou_model::mmvae::{
     MmvaeConfig, ModalityNetConfig, ObjectiveConfig, ObjectiveKind, PriorConfig,
 };
@@ -236,6 +237,7 @@ impl RunConfig {
     pub fn validate(&self) -> Result<()> {
         self.model.validate()?;
         self.training.validate()?;
+        rensou_model::fusion::check_objective(&*self.model.fusion_design()?, &self.objective())?;
         let names: Vec<&str> = self
             .model
             .modalities
@@ -317,6 +319,12 @@ impl RunConfig {
         }
         if let Some(v) = o.grid_every {
             t.grid_every = v;
+        }
+        if let Some(design) = &o.fusion {
+            // The default (moe) is stored as no fusion, so runs from before fusions compare
+            // equal to runs that name it.
+            self.model.fusion =
+                normalised_fusion(Some(design.clone())).unwrap_or(Some(design.clone()));
         }
         let mut notes = Vec::new();
         if let Some(choice) = o.net {
@@ -415,6 +423,22 @@ fn first_difference(path: &str, a: &toml::Value, b: &toml::Value) -> Option<Stri
     }
 }
 
+/// `design`, or `None` where it is the default fusion with its default settings (how runs
+/// from before fusions were stored), so that both forms compare equal on resume.
+pub fn normalised_fusion(
+    design: Option<Box<dyn FusionDesign>>,
+) -> Result<Option<Box<dyn FusionDesign>>> {
+    let Some(design) = design else {
+        return Ok(None);
+    };
+    let default = rensou_model::fusion::resolve_design(None)?;
+    Ok(if design == default {
+        None
+    } else {
+        Some(design)
+    })
+}
+
 /// Values given on the command line; each replaces the config's.
 #[derive(Clone, Debug, Default)]
 pub struct Overrides {
@@ -444,6 +468,8 @@ pub struct Overrides {
     pub grid_every: Option<usize>,
     /// Every modality's net (conv only where the items allow it).
     pub net: Option<NetChoice>,
+    /// `model.fusion` (a plugin's default config, from `--fusion NAME`).
+    pub fusion: Option<Box<dyn FusionDesign>>,
 }
 
 /// A built-in architecture by name (`mlp`, `conv`), with default hyper-parameters.
@@ -625,6 +651,9 @@ pub struct ModelSpec {
     /// Per-modality settings, by name; entries for modalities not trained on are ignored.
     #[serde(default)]
     pub modalities: Vec<ModalitySpec>,
+    /// The fusion (`[model.fusion] type = "poe"`); absent: the mixture of experts.
+    #[serde(default)]
+    pub fusion: Option<Box<dyn FusionDesign>>,
 }
 
 /// What a user writes: every field optional; resolved against the data file by
@@ -683,6 +712,9 @@ impl RunSpec {
         model.prior.family.get_or_insert(m.prior.family);
         model.prior.learnable.get_or_insert(m.prior.learnable);
         model.prior.theta.get_or_insert(m.prior.theta);
+        if model.fusion.is_none() {
+            model.fusion = m.fusion.clone();
+        }
         if model.net.is_none() && model.modalities.is_empty() {
             model.modalities = m
                 .modalities
@@ -856,6 +888,7 @@ impl RunSpec {
             prior,
             posterior: self.model.posterior.unwrap_or(DistFamily::Normal),
             modalities,
+            fusion: normalised_fusion(self.model.fusion.clone())?,
         };
         let config = RunConfig {
             data: DataConfig {

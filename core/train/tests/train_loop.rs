@@ -1,6 +1,7 @@
 //! The training loop on a tiny synthetic dataset: learning, exact resume, NaN stop, run
 //! directory rules, `load_run`, config resolution.
 
+use rensou_moe as _; // the default fusion
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};

@@ -27,7 +27,8 @@ use rensou_api::probe::ProbeConfig;
 use rensou_api::progress::Progress;
 use rensou_api::registry::ProbeRegistry;
 use rensou_api::SourceEnv;
-use rensou_model::mmvae::ObjectiveKind;
+use rensou_model::fusion::{objective_for, FusionRegistry, DEFAULT_FUSION};
+use rensou_model::mmvae::{ObjectiveConfig, ObjectiveKind};
 use rensou_train::analysis::ClassifierConfig;
 use rensou_train::{
     self as train, latest_checkpoint, Overrides, RunSpec, TrainOptions, RUN_CONFIG_FILE,
@@ -88,6 +89,12 @@ pub struct PaperArgs {
     /// each, and the report sets it beside the two-modality and single-modality models.
     #[arg(long, value_delimiter = ',')]
     pub modalities: Option<Vec<String>>,
+    /// Comma-separated fusions (joint posteriors) to train beside the paper's models, e.g.
+    /// `moe,poe,mopoe`: each one not `moe` adds a model `fusion-<name>` on the paper's pair
+    /// (with the fusion's own objective where it does not implement the study's), and the
+    /// report compares every fusion with the VAEs and with `moe` (the paper's `mmvae`).
+    #[arg(long, value_delimiter = ',')]
+    pub fusions: Option<Vec<String>>,
     /// Tasks (one model of one seed: train, then probe) to run at once, each in its own process
     /// with the CPU threads divided among them (1: one after another, in this process).
     #[arg(long, default_value_t = 1)]
@@ -167,6 +174,9 @@ pub struct Plan {
     pub coherence_items: usize,
     /// Samples per arithmetic equation.
     pub arithmetic_samples: usize,
+    /// Fusions compared beside the paper's mixture of experts (empty: the paper's setup).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fusions: Vec<String>,
 }
 
 impl Plan {
@@ -191,6 +201,7 @@ impl Plan {
                 tsne_points: 2_000,
                 coherence_items: 2_000,
                 arithmetic_samples: 32,
+                fusions: Vec::new(),
             },
             Preset::Paper => Plan {
                 preset: Preset::Paper,
@@ -210,6 +221,7 @@ impl Plan {
                 tsne_points: 5_000,
                 coherence_items: 0,
                 arithmetic_samples: 64,
+                fusions: Vec::new(),
             },
         };
         if let Some(s) = args.seeds {
@@ -232,6 +244,9 @@ impl Plan {
         }
         if let Some(m) = &args.modalities {
             plan.modalities = m.iter().map(|s| s.trim().to_owned()).collect();
+        }
+        if let Some(f) = &args.fusions {
+            plan.fusions = f.iter().map(|s| s.trim().to_owned()).collect();
         }
         plan
     }
@@ -281,10 +296,22 @@ impl Plan {
 /// One model of the study.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ModelKind {
-    /// Short name (`mmvae`, `vae-oscn`, ...).
+    /// Short name (`mmvae`, `vae-oscn`, `fusion-poe`, ...).
     pub name: String,
     /// Modalities it trains on.
     pub modalities: Vec<String>,
+    /// Its fusion plugin (None: the default, the mixture of experts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fusion: Option<String>,
+}
+
+/// The name of the model that trains fusion `fusion` on the paper's pair.
+pub fn fusion_model(fusion: &str) -> String {
+    if fusion == DEFAULT_FUSION {
+        "mmvae".into()
+    } else {
+        format!("fusion-{fusion}")
+    }
 }
 
 /// The name of the MMVAE on every modality, when there are more than the paper's two.
@@ -293,25 +320,49 @@ pub fn all_modalities_model(modalities: &[String]) -> Option<String> {
 }
 
 /// The study's models: the paper's MMVAE on the first two modalities (`mmvae`), an MMVAE on
-/// all of them when there are more ([`all_modalities_model`]), and one VAE per modality.
-pub fn models(modalities: &[String]) -> Vec<ModelKind> {
+/// all of them when there are more ([`all_modalities_model`]), one VAE per modality, and one
+/// model per fusion other than the default on the pair ([`fusion_model`]).
+pub fn models(modalities: &[String], fusions: &[String]) -> Vec<ModelKind> {
+    let pair: Vec<String> = modalities.iter().take(2).cloned().collect();
     let mut v = vec![ModelKind {
         name: "mmvae".into(),
-        modalities: modalities.iter().take(2).cloned().collect(),
+        modalities: pair.clone(),
+        fusion: None,
     }];
     if let Some(name) = all_modalities_model(modalities) {
         v.push(ModelKind {
             name,
             modalities: modalities.to_vec(),
+            fusion: None,
         });
     }
     for m in modalities {
         v.push(ModelKind {
             name: format!("vae-{m}"),
             modalities: vec![m.clone()],
+            fusion: None,
+        });
+    }
+    for f in fusions.iter().filter(|f| *f != DEFAULT_FUSION) {
+        v.push(ModelKind {
+            name: fusion_model(f),
+            modalities: pair.clone(),
+            fusion: Some(f.clone()),
         });
     }
     v
+}
+
+/// Checks the fusion list: registered, no repeats.
+fn check_fusions(fusions: &[String]) -> anyhow::Result<()> {
+    let registry = FusionRegistry::collect()?;
+    for (i, f) in fusions.iter().enumerate() {
+        registry.get(f)?;
+        if fusions[..i].contains(f) {
+            bail!("--fusions names `{f}` twice");
+        }
+    }
+    Ok(())
 }
 
 /// Wall time of one stage.
@@ -388,11 +439,22 @@ fn train_model(
     let mut spec = RunSpec::default();
     spec.data.file = Some(dataset.to_path_buf());
     spec.data.modalities = Some(model.modalities.clone());
+    let fusion = match &model.fusion {
+        Some(name) => Some((FusionRegistry::collect()?.get(name)?.default_config)()),
+        None => None,
+    };
+    // The study's objective where the fusion implements it, else the fusion's own.
+    let objective = match &fusion {
+        Some(design) => objective_for(&**design, ObjectiveConfig::new(plan.objective, plan.k)),
+        None => ObjectiveConfig::new(plan.objective, plan.k),
+    };
     let (config, _notes) = spec.resolve_with(&Overrides {
         epochs: Some(plan.epochs),
         seed: Some(seed),
         k: Some(plan.k),
-        objective: Some(plan.objective),
+        objective: Some(objective.kind),
+        looser: Some(objective.looser),
+        fusion,
         batch_size: Some(plan.batch_size),
         warmup_steps: Some(plan.warmup_steps),
         max_train_pairs: plan.max_train_pairs,

@@ -280,17 +280,65 @@ fn verdict(claim: usize, comps: &[&Comparison], seeds: usize) -> String {
     }
 }
 
-/// One metric of the model on every modality beside the paper's MMVAE and the VAE.
+/// One metric of one model on one modality, beside the paper's MMVAE (`mmvae`, the mixture of
+/// experts) and the modality's VAE.
 #[derive(Clone, Debug, Serialize)]
-struct AllModalitiesRow {
+struct BesideRow {
+    model: String,
+    claim: usize,
     metric: String,
     modality: String,
     primary: bool,
-    all: MeanCi,
+    better: Better,
+    /// The model's values across seeds.
+    values: MeanCi,
     mmvae: Option<MeanCi>,
     vae: MeanCi,
-    all_vs_vae: Welch,
-    all_vs_mmvae: Option<Welch>,
+    vs_vae: Welch,
+    /// `None` for a modality `mmvae` does not have, or when the model is `mmvae` itself.
+    vs_mmvae: Option<Welch>,
+}
+
+/// Every claim metric of `model` on each of `modalities`, against the modality's VAE and
+/// (where it has the modality) the paper's `mmvae`.
+fn rows_beside(
+    model: &str,
+    modalities: &[String],
+    pair: &[String],
+    seeds: usize,
+    metrics: &[Resolved],
+    read: &ReadScalars<'_>,
+) -> Vec<BesideRow> {
+    let mut rows = Vec::new();
+    for r in metrics {
+        for m in modalities {
+            if r.def.only.is_some_and(|o| o != m) {
+                continue;
+            }
+            let values = |name: &str| metric_values(read, &r.def, name, m, seeds);
+            let a = values(model);
+            let vae = values(&format!("vae-{m}"));
+            let mm = (pair.contains(m) && model != "mmvae").then(|| values("mmvae"));
+            rows.push(BesideRow {
+                model: model.to_owned(),
+                claim: r.def.claim,
+                metric: r.description.clone(),
+                modality: m.clone(),
+                primary: r.def.primary,
+                better: r.better,
+                values: mean_ci(&a, 0.95),
+                mmvae: mm.as_ref().map(|v| mean_ci(v, 0.95)),
+                vae: mean_ci(&vae, 0.95),
+                vs_vae: welch(&a, &vae),
+                vs_mmvae: mm.as_ref().map(|v| welch(&a, v)),
+            });
+        }
+    }
+    rows
+}
+
+fn fmt_test(t: &Welch) -> String {
+    format!("{} / {}", fmt_p(t.p), fmt_g(t.hedges_g))
 }
 
 /// The section on the MMVAE over every modality (when the study has more than two): each
@@ -300,34 +348,19 @@ fn all_modalities_section(
     blocks: &mut Vec<Block>,
     metrics: &[Resolved],
     read: &ReadScalars<'_>,
-) -> Vec<AllModalitiesRow> {
+) -> Vec<BesideRow> {
     let Some(all) = super::all_modalities_model(inputs.modalities) else {
         return Vec::new();
     };
     let pair = inputs.pair();
-    let seeds = inputs.plan.seeds;
-    let mut rows = Vec::new();
-    for r in metrics {
-        for m in inputs.modalities {
-            if r.def.only.is_some_and(|o| o != m) {
-                continue;
-            }
-            let values = |model: &str| metric_values(read, &r.def, model, m, seeds);
-            let a = values(&all);
-            let vae = values(&format!("vae-{m}"));
-            let mm = pair.contains(m).then(|| values("mmvae"));
-            rows.push(AllModalitiesRow {
-                metric: r.description.clone(),
-                modality: m.clone(),
-                primary: r.def.primary,
-                all: mean_ci(&a, 0.95),
-                mmvae: mm.as_ref().map(|v| mean_ci(v, 0.95)),
-                vae: mean_ci(&vae, 0.95),
-                all_vs_vae: welch(&a, &vae),
-                all_vs_mmvae: mm.as_ref().map(|v| welch(&a, v)),
-            });
-        }
-    }
+    let rows = rows_beside(
+        &all,
+        inputs.modalities,
+        pair,
+        inputs.plan.seeds,
+        metrics,
+        read,
+    );
     blocks.push(Block::Heading(
         2,
         format!(
@@ -349,17 +382,11 @@ fn all_modalities_section(
             vec![
                 format!("{}{}", r.metric, if r.primary { " (primary)" } else { "" }),
                 r.modality.clone(),
-                fmt_ci(&r.all),
+                fmt_ci(&r.values),
                 r.mmvae.as_ref().map_or("-".into(), fmt_ci),
                 fmt_ci(&r.vae),
-                format!(
-                    "{} / {}",
-                    fmt_p(r.all_vs_vae.p),
-                    fmt_g(r.all_vs_vae.hedges_g)
-                ),
-                r.all_vs_mmvae.as_ref().map_or("-".into(), |t| {
-                    format!("{} / {}", fmt_p(t.p), fmt_g(t.hedges_g))
-                }),
+                fmt_test(&r.vs_vae),
+                r.vs_mmvae.as_ref().map_or("-".into(), fmt_test),
             ]
         })
         .collect();
@@ -373,6 +400,119 @@ fn all_modalities_section(
             "vs VAE: p / g".into(),
             "vs mmvae: p / g".into(),
         ],
+        table,
+    ));
+    rows
+}
+
+/// The word for an outcome in the fusion table.
+fn outcome_word(o: &Outcome) -> &'static str {
+    match o {
+        Outcome::Reproduced => "reproduced",
+        Outcome::Reversed => "reversed",
+        Outcome::NotReproduced => "not reproduced",
+        Outcome::NotTestable(_) => "not testable",
+    }
+}
+
+/// The section comparing fusions (when the plan names any): every claim metric of every
+/// fusion's model on the paper's pair, against the VAEs (with the claim's outcome for a
+/// primary metric) and against the mixture of experts (`mmvae`).
+fn fusion_section(
+    inputs: &Inputs<'_>,
+    blocks: &mut Vec<Block>,
+    metrics: &[Resolved],
+    read: &ReadScalars<'_>,
+) -> Vec<BesideRow> {
+    let fusions = &inputs.plan.fusions;
+    if fusions.is_empty() {
+        return Vec::new();
+    }
+    let pair = inputs.pair();
+    let seeds = inputs.plan.seeds;
+    let rows: Vec<BesideRow> = fusions
+        .iter()
+        .flat_map(|f| rows_beside(&super::fusion_model(f), pair, pair, seeds, metrics, read))
+        .collect();
+    blocks.push(Block::Heading(
+        2,
+        "Beyond the paper: which kind of multimodal learning?".into(),
+    ));
+    let objectives: Vec<String> = fusions
+        .iter()
+        .map(|f| {
+            let model = super::fusion_model(f);
+            let objective =
+                std::fs::read_to_string(run_dir(inputs.out, &model, 0).join("config.toml"))
+                    .ok()
+                    .and_then(|t| toml::from_str::<toml::Value>(&t).ok())
+                    .and_then(|v| {
+                        let t = v.get("training")?;
+                        let kind = t.get("objective")?.as_str()?.to_owned();
+                        let looser = t.get("looser").and_then(|l| l.as_bool()).unwrap_or(false);
+                        Some(if looser {
+                            format!("{kind}-looser")
+                        } else {
+                            kind
+                        })
+                    })
+                    .unwrap_or_else(|| "?".into());
+            format!("`{f}`: model `{model}`, objective `{objective}`")
+        })
+        .collect();
+    blocks.push(Block::Para(format!(
+        "The same pair ({}) and settings with each joint posterior (fusion). Every claim \
+         metric per fusion; \"vs VAE\" tests the fusion's model against the modality's VAE \
+         (for a primary metric with the claim's outcome, as above), \"vs moe\" against the \
+         paper's mixture of experts (`mmvae`). Welch p / Hedges' g (positive: the fusion's \
+         model is higher). Latents are each modality's unimodal posterior location as the \
+         fusion defines it (product of experts: the expert times the prior expert). Cross- and \
+         joint coherence per fusion are in the coherence table.",
+        pair.join(" and ")
+    )));
+    blocks.push(Block::List(objectives));
+    let table = rows
+        .iter()
+        .map(|r| {
+            let vs_vae = if r.primary {
+                format!(
+                    "{} ({})",
+                    fmt_test(&r.vs_vae),
+                    outcome_word(&outcome(&r.values, &r.vae, &r.vs_vae, r.better))
+                )
+            } else {
+                fmt_test(&r.vs_vae)
+            };
+            vec![
+                r.model.clone(),
+                format!(
+                    "{}: {}{}",
+                    r.claim,
+                    r.metric,
+                    if r.primary { " (primary)" } else { "" }
+                ),
+                r.modality.clone(),
+                fmt_ci(&r.values),
+                fmt_ci(&r.vae),
+                r.mmvae.as_ref().map_or("-".into(), fmt_ci),
+                vs_vae,
+                r.vs_mmvae.as_ref().map_or("-".into(), fmt_test),
+            ]
+        })
+        .collect();
+    blocks.push(Block::Table(
+        [
+            "model",
+            "claim: metric",
+            "modality",
+            "fusion [95% CI]",
+            "VAE [95% CI]",
+            "moe [95% CI]",
+            "vs VAE: p / g",
+            "vs moe: p / g",
+        ]
+        .map(String::from)
+        .to_vec(),
         table,
     ));
     rows
@@ -601,6 +741,7 @@ pub fn write(
     }
 
     let all_rows = all_modalities_section(inputs, &mut blocks, &metrics, &read);
+    let fusion_rows = fusion_section(inputs, &mut blocks, &metrics, &read);
 
     // Figures (seed 0).
     blocks.push(Block::Heading(2, "Figures (seed 0)".into()));
@@ -771,6 +912,7 @@ pub fn write(
         "verdicts": verdicts,
         "comparisons": comparisons,
         "all_modalities": all_rows,
+        "fusions": fusion_rows,
         "stages": stages,
         "missing_tasks": inputs.missing,
         "wall_seconds": start.elapsed().as_secs_f64(),

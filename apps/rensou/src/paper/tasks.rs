@@ -33,8 +33,8 @@ use rensou_train::analysis::{probe_run, ProbeRunOptions};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    check_modalities, check_study_dir, ensure_mnist, models, probes_done, probes_for, report,
-    train_model, ModelKind, PaperArgs, Plan, Preset, Stage,
+    check_fusions, check_modalities, check_study_dir, ensure_mnist, models, probes_done,
+    probes_for, report, train_model, ModelKind, PaperArgs, Plan, Preset, Stage,
 };
 use crate::backend;
 use crate::progress::Bars;
@@ -115,7 +115,8 @@ fn check_plan(plan: &Plan) -> anyhow::Result<()> {
     if plan.seeds == 0 || plan.epochs == 0 {
         bail!("--seeds and --epochs must be at least 1");
     }
-    check_modalities(&plan.modalities)
+    check_modalities(&plan.modalities)?;
+    check_fusions(&plan.fusions)
 }
 
 impl Study {
@@ -245,7 +246,7 @@ impl Study {
         let modalities = rensou_store::DatasetFile::open(&dataset)?
             .modalities()
             .to_vec();
-        let models = models(&modalities);
+        let models = models(&modalities, &plan.fusions);
         let dataset_rel = PathBuf::from("data").join(plan.dataset_name());
         let mut tasks = Vec::new();
         for seed in 0..plan.seeds as u64 {

@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 
 use crate::dist::DistFamily;
+use crate::fusion::{fusion_type_name, resolve_design, FusionDesign, DEFAULT_FUSION};
 use crate::nn::NetConfig;
 use rensou_api::modality::Likelihood;
 use rensou_api::{Error, Result};
@@ -109,6 +110,11 @@ pub struct MmvaeConfig {
     pub posterior: DistFamily,
     /// The modalities, in model order (the order inputs are passed in).
     pub modalities: Vec<ModalityNetConfig>,
+    /// How the modalities' posteriors are joined, and the objective that goes with it: a fusion
+    /// plugin's config (`[model.fusion] type = "poe"`). `None` (absent) means
+    /// [`DEFAULT_FUSION`], the MMVAE's mixture of experts, with its default settings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fusion: Option<Box<dyn FusionDesign>>,
 }
 
 impl MmvaeConfig {
@@ -119,6 +125,26 @@ impl MmvaeConfig {
             prior: PriorConfig::default(),
             posterior: DistFamily::Normal,
             modalities,
+            fusion: None,
+        }
+    }
+
+    /// The same config with fusion `design`.
+    pub fn with_fusion(mut self, design: Box<dyn FusionDesign>) -> Self {
+        self.fusion = Some(design);
+        self
+    }
+
+    /// The fusion design in use: `fusion`, or the default plugin's default config.
+    pub fn fusion_design(&self) -> Result<Box<dyn FusionDesign>> {
+        resolve_design(self.fusion.as_deref())
+    }
+
+    /// The fusion's name (`moe` when the config names none).
+    pub fn fusion_name(&self) -> String {
+        match &self.fusion {
+            Some(design) => fusion_type_name(&**design).unwrap_or_else(|_| "?".into()),
+            None => DEFAULT_FUSION.into(),
         }
     }
 
@@ -177,7 +203,7 @@ impl MmvaeConfig {
             m.net
                 .validate(&field("net"), &m.item_shape, self.latent_dim)?;
         }
-        Ok(())
+        self.fusion_design()?.validate(self)
     }
 
     /// The likelihood weight lambda of each modality (explicit, or max features / features).

@@ -1,24 +1,28 @@
-//! The MMVAE (Shi et al. 2019) for any number `M >= 1` of modalities.
+//! The multimodal VAE for any number `M >= 1` of modalities.
 //!
 //! One [`Mmvae`] holds an encoder and a decoder per modality and a prior
-//! `p(z) = family(0, softmax(theta) * latent_dim)`. The joint posterior is the mixture of experts
+//! `p(z) = family(0, softmax(theta) * latent_dim)`. How the unimodal posteriors ("experts")
+//! `q_m(z | x_m)` are joined, and the objective trained, is the config's fusion plugin (see
+//! [`crate::fusion`]): by default the MMVAE's mixture of experts (Shi et al. 2019),
 //! `q(z | x_1:M) = (1/M) sum_m q_m(z | x_m)`. A single-modality VAE is the `M = 1` case of the
-//! same code: the mixture is then the one posterior and every objective reduces to its VAE form.
+//! same code: every fusion then reduces to the one posterior.
 //!
 //! The model is generic over the encoder and decoder types, so a user brings their own nets
 //! ([`Mmvae::from_parts`]); [`MmvaeConfig::init`] builds the built-in ones from config
 //! ([`AnyEncoder`], [`AnyDecoder`]).
 //!
 //! # Objectives
-//! See [`ObjectiveKind`] and [`objective`](Mmvae::objective). All values are per batch item;
+//! See [`ObjectiveKind`] (the estimators; each fusion implements some of them) and
+//! [`objective`](Mmvae::objective). All values are per batch item;
 //! the training loss is `-mean_batch(objective)`. The reference code sums over the batch
 //! instead; under Adam that only rescales the gradient, which Adam's normalisation removes
 //! (up to its epsilon), so the choice does not change training.
 //!
 //! # Performance
-//! Every modality's `K` samples are concatenated into one `[M*K*B, latent]` block and each
-//! decoder runs once on it (not `M^2` times), the likelihood is reduced in one pass per
-//! modality, and nothing leaves the device inside a step.
+//! [`FusionModel::log_likelihood`] runs a decoder once on every sample block it is given (the
+//! mixture of experts concatenates every modality's `K` samples into one `[M*K*B, latent]`
+//! block, not `M^2` decoder calls), the likelihood is reduced in one pass per modality, and
+//! nothing leaves the device inside a step.
 
 mod config;
 mod objective;
@@ -27,7 +31,7 @@ mod train;
 pub use config::{
     MmvaeConfig, ModalityNetConfig, ObjectiveConfig, ObjectiveKind, PriorConfig, MAX_LATENT_DIM,
 };
-pub use objective::ObjectiveOutput;
+pub use objective::{EncoderPass, ObjectiveOutput};
 pub use train::{bench_train_steps, paper_adam, train_step, BenchResult, StepResult};
 
 use burn::module::{Module, ModuleVisitor, Param};
@@ -35,6 +39,7 @@ use burn::tensor::activation::softmax;
 use burn::tensor::{backend::Backend, Tensor};
 
 use crate::dist::{Dist, DistFamily};
+use crate::fusion::{fusion_for, FusionModel};
 use crate::nn::{AnyDecoder, AnyEncoder, Decoder, Encoder};
 use rensou_api::{Error, Result};
 
@@ -131,6 +136,8 @@ impl<B: Backend, E: Encoder<B>, D: Decoder<B>> Mmvae<B, E, D> {
                 ));
             }
         }
+        // The fusion must exist on this backend before anything is trained with it.
+        fusion_for::<B>(&*config.fusion_design()?)?;
         let theta = Tensor::<B, 2>::full([1, config.latent_dim], config.prior.theta, device);
         let weights = config.likelihood_weights();
         let model = Mmvae {
@@ -200,12 +207,25 @@ impl<B: Backend, E: Encoder<B>, D: Decoder<B>> Mmvae<B, E, D> {
         Dist::new(self.config.prior.family, loc, scale)
     }
 
-    /// The posterior `q_m(z | x)` of modality `m`.
+    /// The posterior given modality `m` alone, as the fusion defines it (the mixture of
+    /// experts: the expert itself; a product of experts: the expert times the prior expert).
+    /// Probes, grids and cross-generation use its location as an item's latent.
     ///
     /// # Shapes
     /// - `x`: `[batch, features_m]` (row-major flattened items, values in `[0, 1]`)
     /// - output parameters: `[batch, latent]`
     pub fn encode(&self, m: usize, x: Tensor<B, 2>) -> Result<Dist<B, 2>> {
+        let expert = self.expert(m, x)?;
+        let fusion = fusion_for::<B>(&*self.config.fusion_design()?)?;
+        Ok(fusion.unimodal_posterior(self as &dyn FusionModel<B>, m, expert))
+    }
+
+    /// The expert `q_m(z | x)`: modality `m`'s encoder output as a distribution.
+    ///
+    /// # Shapes
+    /// - `x`: `[batch, features_m]` (row-major flattened items, values in `[0, 1]`)
+    /// - output parameters: `[batch, latent]`
+    pub fn expert(&self, m: usize, x: Tensor<B, 2>) -> Result<Dist<B, 2>> {
         self.check_modality(m)?;
         let features = self.config.modalities[m].features();
         let dims = x.dims();

@@ -1,5 +1,12 @@
-//! Helpers shared by the model tests: the test backend, the PyTorch fixture, parameter access.
-#![allow(dead_code)]
+//! Test helpers for rensou's model and its fusion plugins: the CPU test backend, PyTorch
+//! fixtures (load one, build its model with the stored weights, compare every objective's
+//! values and parameter gradients), and parameter perturbation for finite differences.
+//!
+//! A fixture is the JSON a reference script writes (`bench/objective_reference.py` for `moe`,
+//! `bench/fusion_reference.py` for `poe` and `mopoe`): tiny MLP models (PyTorch layout), inputs,
+//! standard noise in the order the fusion draws it, and per objective the value per item and
+//! the gradient of `-mean(value)` for every parameter.
+#![warn(missing_docs)]
 
 use std::collections::BTreeMap;
 
@@ -34,47 +41,59 @@ pub type Model = Mmvae<TestBackend, AnyEncoder<TestBackend>, AnyDecoder<TestBack
 /// One stored tensor.
 #[derive(Deserialize, Clone, Debug)]
 pub struct Stored {
+    /// PyTorch shape.
     pub shape: Vec<usize>,
+    /// Row-major values.
     pub data: Vec<f64>,
 }
 
 /// One objective's reference results.
 #[derive(Deserialize, Clone, Debug)]
 pub struct ObjectiveRef {
+    /// Mean over the batch of the objective.
     pub value: f64,
+    /// The objective per batch item.
     pub per_item: Vec<f64>,
+    /// Gradient of `-mean(value)` per parameter name, in PyTorch layout.
     pub grads: BTreeMap<String, Vec<f64>>,
 }
 
 /// One fixture case.
 #[derive(Deserialize, Clone, Debug)]
 pub struct Case {
+    /// Case name.
     pub name: String,
+    /// The model config (with its fusion).
     pub config: MmvaeConfig,
+    /// Samples `K`.
     pub k: usize,
+    /// Batch size.
     pub batch: usize,
+    /// Every parameter by name (`enc0.hidden1.weight`, `prior_theta`).
     pub params: BTreeMap<String, Stored>,
+    /// Inputs, one flattened `[batch, features]` per modality.
     pub x: Vec<Vec<f64>>,
+    /// Standard noise, one flattened `[K, batch, latent]` per draw, in the fusion's order.
     pub noise: Vec<Vec<f64>>,
+    /// Reference results per objective name (`dreg-looser`).
     pub objectives: BTreeMap<String, ObjectiveRef>,
 }
 
 /// The fixture file.
 #[derive(Deserialize, Clone, Debug)]
 pub struct Fixture {
+    /// The cases.
     pub cases: Vec<Case>,
 }
 
-pub fn load_fixture() -> Fixture {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/objectives.json"
-    );
-    let text =
-        std::fs::read_to_string(path).expect("fixture present (run bench/objective_reference.py)");
-    serde_json::from_str(&text).expect("fixture parses")
+/// Reads a fixture file (panics with the path if it is missing or malformed: tests only).
+pub fn load_fixture(path: &str) -> Fixture {
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("fixture {path}: {e} (run the script in bench/)"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("fixture {path}: {e}"))
 }
 
+/// A tensor of `shape` from `f64` values (stored as `f32`, the default float type).
 pub fn tensor<B: Backend, const D: usize>(
     data: &[f64],
     shape: [usize; D],
@@ -84,6 +103,7 @@ pub fn tensor<B: Backend, const D: usize>(
     Tensor::<B, D>::from_data(TensorData::new(values, shape), device)
 }
 
+/// A tensor's values as `f64`, row-major.
 pub fn to_vec<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f64> {
     t.into_data().iter::<f64>().collect()
 }
@@ -138,6 +158,7 @@ pub fn build_model(case: &Case) -> Model {
     model
 }
 
+/// The case's inputs, one `[batch, features_m]` per modality.
 pub fn inputs(case: &Case) -> Vec<Tensor<TestBackend, 2>> {
     let device = Default::default();
     case.x
@@ -146,6 +167,7 @@ pub fn inputs(case: &Case) -> Vec<Tensor<TestBackend, 2>> {
         .collect()
 }
 
+/// The case's standard-noise tensors, each `[K, batch, latent]`, in stored order.
 pub fn noise(case: &Case) -> Vec<Tensor<TestBackend, 3>> {
     let device = Default::default();
     let latent = case.config.latent_dim;
@@ -216,12 +238,15 @@ impl<B: Backend> ModuleVisitor<B> for Flatten {
 
 /// Adds `delta` to the `index`-th scalar of the flattened parameters.
 pub struct Perturb {
+    /// Index into the flattened parameters.
     pub index: usize,
+    /// What is added.
     pub delta: f64,
     seen: usize,
 }
 
 impl Perturb {
+    /// Perturbs scalar `index` by `delta`.
     pub fn new(index: usize, delta: f64) -> Self {
         Perturb {
             index,
@@ -298,11 +323,11 @@ pub fn objective_from_name(name: &str, k: usize) -> ObjectiveConfig {
     ObjectiveConfig::new(kind.parse().expect("known objective"), k).with_looser(looser)
 }
 
-/// Every fixture case and objective: per-item values, loss and parameter gradients against
-/// the PyTorch reference.
-pub fn check_values_and_gradients_match_pytorch() {
-    let fixture = load_fixture();
-    assert_eq!(fixture.cases.len(), 4);
+/// Every case and objective of the fixture at `path` (which must hold `cases` cases): per-item
+/// values, loss and parameter gradients against the PyTorch reference.
+pub fn check_values_and_gradients_match_pytorch(path: &str, cases: usize) {
+    let fixture = load_fixture(path);
+    assert_eq!(fixture.cases.len(), cases, "{path}: number of cases");
     for case in &fixture.cases {
         let model = build_model(case);
         let xs = inputs(case);

@@ -2,15 +2,15 @@
 //! differences, in f64. The default float type is a per-device setting fixed at the first tensor
 //! creation, so this file (its own test binary) holds a single test that sets it first.
 
-mod common;
+use rensou_moe as _; // the `moe` fusion these tests exercise
 
 use burn::backend::Autodiff;
 use burn::module::Module;
 use burn::tensor::{DType, Tensor};
 use burn_flex::Flex;
-use common::*;
 use rensou_model::dist::DistFamily;
 use rensou_model::mmvae::{ObjectiveConfig, ObjectiveKind};
+use rensou_testkit::*;
 
 #[test]
 fn exact_gradients_match_finite_differences() {

@@ -2,21 +2,26 @@
 //! (what the CPU build of the binary runs). Its own test binary, so that the other tests keep
 //! the composed-op path that GPU backends take.
 
-mod common;
+use rensou_moe as _; // the `moe` fusion these tests exercise
+
+const FIXTURE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/objectives.json"
+);
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Distribution, Tensor};
-use common::*;
 use rensou_model::mmvae::{Mmvae, MmvaeConfig, ModalityNetConfig, ObjectiveConfig, ObjectiveKind};
 use rensou_model::nn::{install_host_kernels, AnyDecoder, Conv2dNet, Decoder, NetConfig};
+use rensou_testkit::*;
 
 #[test]
 fn values_and_gradients_match_pytorch_with_fused_kernels() {
     let _serial = serial();
     install_host_kernels::<Inner>();
-    check_values_and_gradients_match_pytorch();
+    check_values_and_gradients_match_pytorch(FIXTURE, 4);
 }
 
 /// Every parameter gradient found in `grads`, in visiting order.

@@ -1,18 +1,18 @@
 //! Where the training step's time goes (ignored; run by hand):
-//! `RAYON_NUM_THREADS=2 cargo test --release -p rensou-model --test profile -- --ignored --nocapture`
+//! `RAYON_NUM_THREADS=2 cargo test --release -p rensou-moe --test profile -- --ignored --nocapture`
 //!
 //! `RENSOU_PROFILE_FUSED=1` installs the fused host likelihood kernel first (what the CPU build
 //! of the binary runs); without it the likelihood is composed of tensor ops (the GPU path, and
 //! the CPU path before the kernel existed). Under `perf record` this gives the per-op split of
 //! both.
 
-mod common;
+use rensou_moe as _; // the `moe` fusion these tests exercise
 
 use std::time::Instant;
 
 use burn::tensor::{Distribution, Tensor};
-use common::*;
 use rensou_model::mmvae::{MmvaeConfig, ModalityNetConfig, ObjectiveConfig, ObjectiveKind};
+use rensou_testkit::*;
 
 fn time<T>(what: &str, reps: usize, mut f: impl FnMut() -> T) {
     let _ = f();

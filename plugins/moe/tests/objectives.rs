@@ -1,31 +1,36 @@
 //! The MMVAE objectives against the PyTorch reference (`bench/objective_reference.py`), the
 //! M = 1 reduction to the VAE objectives, and the model's plumbing.
 
-mod common;
+use rensou_moe as _; // the `moe` fusion these tests exercise
+
+const FIXTURE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/objectives.json"
+);
 
 use burn::module::Module;
 use burn::tensor::{Distribution, Tensor};
-use common::*;
 use rensou_api::Error;
 use rensou_model::dist::{logsumexp, Dist, DistFamily};
 use rensou_model::mmvae::{
     paper_adam, train_step, MmvaeConfig, ModalityNetConfig, ObjectiveConfig, ObjectiveKind,
 };
 use rensou_model::nn::{Conv2dNet, Encoder, NetConfig};
+use rensou_testkit::*;
 
 /// The composed-op likelihood (what non-CPU backends run; the fused host kernel is checked
 /// against the same fixture in `objectives_fused.rs`, its own process).
 #[test]
 fn values_and_gradients_match_pytorch() {
     let _serial = serial();
-    check_values_and_gradients_match_pytorch();
+    check_values_and_gradients_match_pytorch(FIXTURE, 4);
 }
 
 /// The fixture itself shows the two DReG estimators differ on encoders only.
 #[test]
 fn dreg_and_dreg_reference_differ_on_encoders_only() {
     let _serial = serial();
-    let fixture = load_fixture();
+    let fixture = load_fixture(FIXTURE);
     for case in &fixture.cases {
         for suffix in ["", "-looser"] {
             let dreg = &case.objectives[&format!("dreg{suffix}")];
