@@ -26,6 +26,7 @@ use std::time::Instant;
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 use rensou_model::dist::DistFamily;
+use rensou_model::fusion::{objective_for, FusionRegistry, DEFAULT_FUSION};
 use rensou_model::mmvae::{
     bench_train_steps, MmvaeConfig, ModalityNetConfig, ObjectiveConfig, ObjectiveKind,
 };
@@ -76,6 +77,12 @@ pub struct BenchTrainArgs {
     /// elbo and iwae run without a torch comparison.
     #[arg(long, default_value = "dreg")]
     pub objective: ObjectiveKind,
+    /// Fusions (joint posteriors) to measure, interleaved round by round: moe (default), poe,
+    /// mopoe, ... Each trains its own objective where it does not implement --objective (poe
+    /// and mopoe: elbo); only moe has a PyTorch reference. Lines of other fusions carry their
+    /// ratio to moe's samples/s when moe is measured too.
+    #[arg(long, value_delimiter = ',', default_value = "moe")]
+    pub fusion: Vec<String>,
     /// PyTorch reference script (`torch_reference.py`) to run beside each config.
     #[arg(long)]
     pub torch: Option<PathBuf>,
@@ -112,7 +119,7 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
 
 /// The benchmark model: OSCN [32, 32, 3] (+ CMNIST [28, 28, 3]), paper sizes, Laplace prior as
 /// in the reference script (also for one modality).
-fn bench_config(modalities: usize, net: NetChoice) -> anyhow::Result<MmvaeConfig> {
+fn bench_config(modalities: usize, net: NetChoice, fusion: &str) -> anyhow::Result<MmvaeConfig> {
     let mut specs = vec![ModalityNetConfig::new("oscn", vec![32, 32, 3])];
     match modalities {
         1 => {}
@@ -126,7 +133,8 @@ fn bench_config(modalities: usize, net: NetChoice) -> anyhow::Result<MmvaeConfig
             bail!("bench train measures the paper's image models: --net mlp or conv, not conv1d")
         }
     }
-    let mut config = MmvaeConfig::new(specs);
+    let design = (FusionRegistry::collect()?.get(fusion)?.default_config)();
+    let mut config = MmvaeConfig::new(specs).with_fusion(design);
     config.prior.family = DistFamily::Laplace;
     config.validate()?;
     Ok(config)
@@ -134,9 +142,15 @@ fn bench_config(modalities: usize, net: NetChoice) -> anyhow::Result<MmvaeConfig
 
 /// Refuses a bench config beyond the documented bounds (`training.k`, batch size) or larger
 /// than the machine's available memory, before any process starts.
-fn check_fits(modalities: usize, net: NetChoice, k: usize, batch: usize) -> anyhow::Result<()> {
+fn check_fits(
+    modalities: usize,
+    net: NetChoice,
+    fusion: &str,
+    k: usize,
+    batch: usize,
+) -> anyhow::Result<()> {
     use rensou_train::{DataConfig, RunConfig, TrainingConfig};
-    let model = bench_config(modalities, net)?;
+    let model = bench_config(modalities, net, fusion)?;
     let training = TrainingConfig {
         k,
         batch_size: batch,
@@ -188,16 +202,20 @@ fn torch_script(args: &BenchTrainArgs, net: NetChoice) -> Option<PathBuf> {
 
 /// The child side: one config, measured in this process.
 fn bench_child(args: &BenchTrainArgs) -> anyhow::Result<()> {
-    let (&[k], &[modalities], &[net]) = (
+    let (&[k], &[modalities], &[net], [fusion]) = (
         args.k.as_slice(),
         args.modalities.as_slice(),
         args.net.as_slice(),
+        args.fusion.as_slice(),
     ) else {
-        bail!("--child measures one config: give one --k, --modalities and --net");
+        bail!("--child measures one config: give one --k, --modalities, --net and --fusion");
     };
     let device = backend::device();
-    let config = bench_config(modalities, net)?;
-    let objective = ObjectiveConfig::new(args.objective, k);
+    let config = bench_config(modalities, net, fusion)?;
+    let objective = objective_for(
+        &*config.fusion_design()?,
+        ObjectiveConfig::new(args.objective, k),
+    );
     let result = bench_train_steps::<backend::Train>(
         &config,
         args.batch,
@@ -209,6 +227,7 @@ fn bench_child(args: &BenchTrainArgs) -> anyhow::Result<()> {
     let line = json!({
         "backend": backend::describe(&device),
         "objective": result.objective,
+        "fusion": fusion,
         "samples_per_s": result.samples_per_s,
         "seconds_per_step": result.seconds_per_step,
         "last_loss": result.last_loss,
@@ -290,6 +309,7 @@ fn rensou_command(
     k: usize,
     modalities: usize,
     net: NetChoice,
+    fusion: &str,
 ) -> anyhow::Result<Command> {
     let exe = std::env::current_exe().context("cannot find the rensou executable")?;
     let mut cmd = Command::new(exe);
@@ -297,6 +317,7 @@ fn rensou_command(
         .args(["--k", &k.to_string()])
         .args(["--modalities", &modalities.to_string()])
         .args(["--net", &net.to_string()])
+        .args(["--fusion", fusion])
         .args(["--objective", &args.objective.to_string()])
         .args(["--batch", &args.batch.to_string()])
         .args(["--steps", &args.steps.to_string()])
@@ -377,7 +398,9 @@ fn bench_train(args: BenchTrainArgs) -> anyhow::Result<()> {
     for &modalities in &args.modalities {
         for &net in &args.net {
             for &k in &args.k {
-                check_fits(modalities, net, k, args.batch)?;
+                for fusion in &args.fusion {
+                    check_fits(modalities, net, fusion, k, args.batch)?;
+                }
             }
         }
     }
@@ -405,96 +428,136 @@ fn bench_train(args: BenchTrainArgs) -> anyhow::Result<()> {
     for &modalities in &args.modalities {
         for &net in &args.net {
             for &k in &args.k {
-                bench_config(modalities, net)?; // fail early on a bad config
                 let script = torch_script(&args, net).filter(|_| estimator.is_some());
                 let load_before = loadavg();
-                let mut ours = Vec::new();
-                let mut theirs = Vec::new();
+                // Round by round, every fusion once (and torch beside moe): A T B C A T B C ...
+                let mut ours: Vec<Vec<Run>> = vec![Vec::new(); args.fusion.len()];
+                let mut torch_runs = Vec::new();
                 for round in 0..args.rounds {
-                    let run = measure(rensou_command(&args, k, modalities, net)?, "rensou")?;
-                    eprintln!(
-                        "  k={k} m={modalities} {net} round {}: rensou {:.1} samples/s",
-                        round + 1,
-                        run.samples_per_s
-                    );
-                    ours.push(run);
-                    if let (Some(script), Some(est)) = (&script, estimator) {
-                        let cmd = torch_command(&args, script, k, modalities, est, threads);
-                        let run = measure(cmd, "torch")?;
-                        eprintln!("  {:>28} torch {:.1} samples/s", "", run.samples_per_s);
-                        theirs.push(run);
+                    for (i, fusion) in args.fusion.iter().enumerate() {
+                        let cmd = rensou_command(&args, k, modalities, net, fusion)?;
+                        let run = measure(cmd, "rensou")?;
+                        eprintln!(
+                            "  k={k} m={modalities} {net} {fusion} round {}: rensou {:.1} samples/s",
+                            round + 1,
+                            run.samples_per_s
+                        );
+                        ours[i].push(run);
+                        if fusion != DEFAULT_FUSION {
+                            continue;
+                        }
+                        if let (Some(script), Some(est)) = (&script, estimator) {
+                            let cmd = torch_command(&args, script, k, modalities, est, threads);
+                            let run = measure(cmd, "torch")?;
+                            eprintln!("  {:>34} torch {:.1} samples/s", "", run.samples_per_s);
+                            torch_runs.push(run);
+                        }
                     }
                 }
                 let load_after = loadavg();
-                let model = format!("{}-{net}", if modalities > 1 { "mmvae" } else { "vae" });
-                let first = ours
-                    .first()
-                    .map(|r| r.report.clone())
-                    .unwrap_or(Value::Null);
-                let mut line = json!({
-                    "bench": "train",
-                    "backend": first.get("backend").cloned().unwrap_or(Value::Null),
-                    "model": model,
-                    "modalities": modalities,
-                    "net": net.to_string(),
-                    "objective": first.get("objective").cloned().unwrap_or(Value::Null),
-                    "k": k,
-                    "batch": args.batch,
-                    "steps": args.steps,
-                    "warmup": args.warmup,
-                    "rounds": args.rounds,
-                    "threads": threads,
-                    "rensou": side_report(&ours),
-                    "loadavg_before": load_before,
-                    "loadavg_after": load_after,
-                });
-                let foreign_max = ours
+                let moe_runs = args
+                    .fusion
                     .iter()
-                    .chain(&theirs)
-                    .filter_map(|r| r.foreign_load)
-                    .fold(None, |m: Option<f64>, l| Some(m.map_or(l, |m| m.max(l))));
-                let busy = busy_at_start || foreign_max.is_some_and(|l| l > args.busy_threshold);
-                line["foreign_load_max"] = json!(foreign_max.map(|l| round(l, 2)));
-                line["busy"] = json!(busy);
-                any_busy |= busy;
-                if !theirs.is_empty() {
-                    line["torch"] = side_report(&theirs);
-                    line["torch_report"] = theirs[0].report.clone();
-                    let ours_med = median(ours.iter().map(|r| r.samples_per_s));
-                    let theirs_med = median(theirs.iter().map(|r| r.samples_per_s));
-                    if let (Some(a), Some(b)) = (ours_med, theirs_med.filter(|t| *t > 0.0)) {
-                        let key = if busy {
-                            "ratio_vs_torch_busy"
-                        } else {
-                            "ratio_vs_torch"
-                        };
-                        line[key] = json!(round(a / b, 3));
-                        let per_round: Vec<f64> = ours
-                            .iter()
-                            .zip(&theirs)
-                            .map(|(a, b)| a.samples_per_s / b.samples_per_s)
-                            .collect();
-                        line["ratio_per_round"] = spread(&per_round);
-                        eprintln!(
-                            "{model} K={k}: rensou {a:.1} vs torch {b:.1} samples/s, x{:.3}{}",
-                            a / b,
-                            if busy {
-                                " (BUSY machine: do not quote)"
-                            } else {
-                                ""
-                            }
-                        );
-                    }
-                } else if args.torch.is_some() {
-                    let why = if estimator.is_none() {
-                        "no torch reference for this objective".to_owned()
+                    .position(|f| f == DEFAULT_FUSION)
+                    .map(|i| ours[i].clone());
+                for (fusion, ours) in args.fusion.iter().zip(&ours) {
+                    let is_moe = fusion == DEFAULT_FUSION;
+                    let theirs: &[Run] = if is_moe { &torch_runs } else { &[] };
+                    let kind = if modalities > 1 { "mmvae" } else { "vae" };
+                    let model = if is_moe {
+                        format!("{kind}-{net}")
                     } else {
-                        format!("no torch reference for --net {net} (pass --torch-conv)")
+                        format!("{kind}-{net}-{fusion}")
                     };
-                    line["torch"] = json!(why);
+                    let first = ours
+                        .first()
+                        .map(|r| r.report.clone())
+                        .unwrap_or(Value::Null);
+                    let mut line = json!({
+                        "bench": "train",
+                        "backend": first.get("backend").cloned().unwrap_or(Value::Null),
+                        "model": model,
+                        "fusion": fusion,
+                        "modalities": modalities,
+                        "net": net.to_string(),
+                        "objective": first.get("objective").cloned().unwrap_or(Value::Null),
+                        "k": k,
+                        "batch": args.batch,
+                        "steps": args.steps,
+                        "warmup": args.warmup,
+                        "rounds": args.rounds,
+                        "threads": threads,
+                        "rensou": side_report(ours),
+                        "loadavg_before": load_before,
+                        "loadavg_after": load_after,
+                    });
+                    let foreign_max = ours
+                        .iter()
+                        .chain(theirs)
+                        .filter_map(|r| r.foreign_load)
+                        .fold(None, |m: Option<f64>, l| Some(m.map_or(l, |m| m.max(l))));
+                    let busy =
+                        busy_at_start || foreign_max.is_some_and(|l| l > args.busy_threshold);
+                    line["foreign_load_max"] = json!(foreign_max.map(|l| round(l, 2)));
+                    line["busy"] = json!(busy);
+                    any_busy |= busy;
+                    let ours_med = median(ours.iter().map(|r| r.samples_per_s));
+                    if let (false, Some(moe)) = (is_moe, &moe_runs) {
+                        let moe_med = median(moe.iter().map(|r| r.samples_per_s));
+                        if let (Some(a), Some(b)) = (ours_med, moe_med.filter(|m| *m > 0.0)) {
+                            line["ratio_vs_moe"] = json!(round(a / b, 3));
+                            let per_round: Vec<f64> = ours
+                                .iter()
+                                .zip(moe)
+                                .map(|(a, b)| a.samples_per_s / b.samples_per_s)
+                                .collect();
+                            line["ratio_vs_moe_per_round"] = spread(&per_round);
+                            eprintln!(
+                                "{model} K={k}: {a:.1} samples/s, x{:.3} of moe's {b:.1}",
+                                a / b
+                            );
+                        }
+                    }
+                    if !theirs.is_empty() {
+                        line["torch"] = side_report(theirs);
+                        line["torch_report"] = theirs[0].report.clone();
+                        let theirs_med = median(theirs.iter().map(|r| r.samples_per_s));
+                        if let (Some(a), Some(b)) = (ours_med, theirs_med.filter(|t| *t > 0.0)) {
+                            let key = if busy {
+                                "ratio_vs_torch_busy"
+                            } else {
+                                "ratio_vs_torch"
+                            };
+                            line[key] = json!(round(a / b, 3));
+                            let per_round: Vec<f64> = ours
+                                .iter()
+                                .zip(theirs)
+                                .map(|(a, b)| a.samples_per_s / b.samples_per_s)
+                                .collect();
+                            line["ratio_per_round"] = spread(&per_round);
+                            eprintln!(
+                                "{model} K={k}: rensou {a:.1} vs torch {b:.1} samples/s, x{:.3}{}",
+                                a / b,
+                                if busy {
+                                    " (BUSY machine: do not quote)"
+                                } else {
+                                    ""
+                                }
+                            );
+                        }
+                    } else if args.torch.is_some() {
+                        let why = if !is_moe {
+                            format!("no torch reference for fusion {fusion}")
+                        } else if estimator.is_none() {
+                            "no torch reference for this objective".to_owned()
+                        } else {
+                            format!("no torch reference for --net {net} (pass --torch-conv)")
+                        };
+                        line["torch"] = json!(why);
+                    }
+                    println!("{line}");
+                    lines.push(line);
                 }
-                println!("{line}");
-                lines.push(line);
             }
         }
     }

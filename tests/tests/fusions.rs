@@ -1,0 +1,254 @@
+//! Fusion plugins from the binary: `rensou train --fusion poe|mopoe` on two and three
+//! modalities (oscn, cmnist, audio), every probe on each, resume after SIGKILL, clear errors,
+//! and `rensou paper --fusions` with its report section.
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::{fails, metric_epochs, ok, rensou, tiny_mnist, wait_for_file};
+// Reading a run's checkpoint here needs its fusion registered in this process too.
+use rensou_mopoe as _;
+use rensou_poe as _;
+
+/// The run config's `[model.fusion]` type and `[training]` objective.
+fn fusion_and_objective(run: &Path) -> (String, String) {
+    let config: toml::Value =
+        toml::from_str(&std::fs::read_to_string(run.join("config.toml")).unwrap()).unwrap();
+    (
+        config["model"]["fusion"]["type"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
+        config["training"]["objective"].as_str().unwrap().to_owned(),
+    )
+}
+
+#[test]
+fn fusions_train_probe_and_resume_after_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    tiny_mnist(&d.join("mnist"), 3, 2);
+    ok(&rensou(
+        d,
+        &[
+            "data",
+            "build",
+            "--out",
+            "d.h5",
+            "--mnist",
+            "mnist",
+            "--modalities",
+            "oscn,cmnist,audio",
+        ],
+    ));
+
+    let e = fails(&rensou(
+        d,
+        &["train", "--data", "d.h5", "--out", "x", "--fusion", "nope"],
+    ));
+    assert!(
+        e.contains("unknown fusion `nope`") && e.contains("mopoe"),
+        "{e}"
+    );
+    let e = fails(&rensou(
+        d,
+        &["train", "--data", "d.h5", "--out", "x", "--fusion", "poe"],
+    ));
+    assert!(
+        e.contains("training.objective") && e.contains("`dreg`") && e.contains("elbo"),
+        "{e}"
+    );
+
+    for fusion in ["poe", "mopoe"] {
+        for modalities in ["oscn,cmnist", "oscn,cmnist,audio"] {
+            let out = format!("{fusion}-{}", modalities.matches(',').count() + 1);
+            let args = [
+                "train",
+                "--data",
+                "d.h5",
+                "--modalities",
+                modalities,
+                "--fusion",
+                fusion,
+                "--objective",
+                "elbo",
+                "--k",
+                "2",
+                "--epochs",
+                "2",
+                "--out",
+                &out,
+            ];
+            ok(&rensou(d, &args));
+            let run = d.join(&out);
+            assert_eq!(
+                fusion_and_objective(&run),
+                (fusion.to_owned(), "elbo".to_owned())
+            );
+            let text = ok(&rensou(d, &["probe", "--run", &out]));
+            let summary: serde_json::Value = serde_json::from_str(
+                &std::fs::read_to_string(run.join("probes/summary.json")).unwrap(),
+            )
+            .unwrap();
+            let probes = summary["probes"].as_object().unwrap();
+            for name in ["arithmetic", "cluster", "coherence", "tsne"] {
+                assert_eq!(probes[name]["ok"], true, "{out}: {name}: {text}");
+            }
+            // Coherence covers every source -> target pair of the model.
+            let scalars: serde_json::Value = serde_json::from_str(
+                &std::fs::read_to_string(run.join("probes/coherence/scalars.json")).unwrap(),
+            )
+            .unwrap();
+            assert!(scalars.to_string().contains("cross.number"), "{scalars}");
+        }
+
+        // SIGKILL mid-training, then --resume: every epoch exactly once, same fusion.
+        let out = format!("{fusion}-killed");
+        let mut child = std::process::Command::new(common::rensou_bin())
+            .args([
+                "train",
+                "--data",
+                "d.h5",
+                "--fusion",
+                fusion,
+                "--objective",
+                "elbo",
+                "--k",
+                "2",
+                "--epochs",
+                "40",
+                "--out",
+                &out,
+            ])
+            .current_dir(d)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let run = d.join(&out);
+        assert!(wait_for_file(
+            &run.join("checkpoints/epoch-003/state.json"),
+            Duration::from_secs(180)
+        ));
+        child.kill().unwrap();
+        let _ = child.wait();
+        let done = rensou_train::latest_checkpoint(&run)
+            .unwrap()
+            .expect("a complete checkpoint")
+            .state
+            .epoch;
+        assert!((3..40).contains(&done), "{fusion}: {done} epochs");
+        let resumed = rensou(d, &["train", "--resume", "--out", &out, "--epochs", "40"]);
+        ok(&resumed);
+        let text = String::from_utf8_lossy(&resumed.stderr);
+        assert!(
+            text.contains(&format!("after epoch {done}")),
+            "{fusion}: {text}"
+        );
+        assert_eq!(
+            metric_epochs(&run),
+            (1..=40).collect::<Vec<_>>(),
+            "{fusion}"
+        );
+        assert_eq!(fusion_and_objective(&run).0, fusion);
+        // Resuming with another fusion is refused, naming the field.
+        let e = fails(&rensou(
+            d,
+            &[
+                "train", "--resume", "--out", &out, "--epochs", "41", "--fusion", "moe",
+            ],
+        ));
+        assert!(e.contains("model.fusion"), "{e}");
+    }
+}
+
+#[test]
+fn paper_compares_fusions() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    tiny_mnist(&d.join("mnist"), 3, 2);
+    let e = fails(&rensou(
+        d,
+        &["paper", "--fusions", "poe,poe", "--mnist", "mnist"],
+    ));
+    assert!(e.contains("twice"), "{e}");
+    let args = [
+        "paper",
+        "--fusions",
+        "moe,poe,mopoe",
+        "--seeds",
+        "2",
+        "--epochs",
+        "1",
+        "--k",
+        "2",
+        "--max-train-pairs",
+        "64",
+        "--out",
+        "study",
+        "--mnist",
+        "mnist",
+    ];
+    ok(&rensou(d, &args));
+    let study = d.join("study");
+    for model in ["fusion-poe", "fusion-mopoe"] {
+        for seed in 0..2 {
+            let run = study.join(format!("runs/{model}-s{seed}"));
+            assert!(run.join("probes/summary.json").is_file(), "{model}");
+        }
+        assert_eq!(
+            fusion_and_objective(&study.join(format!("runs/{model}-s0"))).1,
+            "elbo",
+            "a fusion without the study's objective trains its own"
+        );
+    }
+    // The paper's MMVAE is still the mixture of experts with the study's objective.
+    let (_, objective) = {
+        let config: toml::Value = toml::from_str(
+            &std::fs::read_to_string(study.join("runs/mmvae-s0/config.toml")).unwrap(),
+        )
+        .unwrap();
+        assert!(config["model"].get("fusion").is_none(), "{config}");
+        (
+            (),
+            config["training"]["objective"].as_str().unwrap().to_owned(),
+        )
+    };
+    assert_eq!(objective, "dreg-reference");
+    let md = std::fs::read_to_string(study.join("report.md")).unwrap();
+    assert!(md.contains("which kind of multimodal learning?"), "{md}");
+    assert!(
+        md.contains("| fusion-mopoe | 1: silhouette by number (primary)"),
+        "{md}"
+    );
+    assert!(md.contains("fusion-poe"), "{md}");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(study.join("summary.json")).unwrap())
+            .unwrap();
+    let rows = summary["fusions"].as_array().unwrap();
+    for model in ["mmvae", "fusion-poe", "fusion-mopoe"] {
+        let primary: Vec<_> = rows
+            .iter()
+            .filter(|r| r["model"] == model && r["primary"] == true)
+            .collect();
+        assert!(primary.len() >= 4, "{model}: {rows:?}");
+        for r in primary {
+            assert_eq!(r["values"]["n"], 2, "{r}");
+            assert_eq!(r["vae"]["n"], 2, "{r}");
+            if model == "mmvae" {
+                assert!(r["vs_mmvae"].is_null(), "{r}");
+            } else {
+                assert!(r["vs_mmvae"]["p"].is_number() || r["vs_mmvae"]["p"].is_null());
+                assert_eq!(r["mmvae"]["n"], 2, "{r}");
+            }
+        }
+    }
+    // Cross-modal coherence per fusion.
+    assert!(md.contains("| fusion-poe | oscn -> cmnist |"), "{md}");
+    assert!(
+        md.contains("| fusion-mopoe | joint (prior samples) |"),
+        "{md}"
+    );
+}
