@@ -1,4 +1,4 @@
-//! Fusion plugins from the binary: `rensou train --fusion poe|mopoe` on two and three
+//! Fusion plugins from the binary: `rensou train --fusion poe|mopoe|mmvaeplus` on two and three
 //! modalities (oscn, cmnist, audio), every probe on each, resume after SIGKILL, clear errors,
 //! and `rensou paper --fusions` with its report section.
 
@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use common::{fails, metric_epochs, ok, rensou, tiny_mnist, wait_for_file};
 // Reading a run's checkpoint here needs its fusion registered in this process too.
+use rensou_mmvaeplus as _;
 use rensou_mopoe as _;
 use rensou_poe as _;
 
@@ -61,10 +62,20 @@ fn fusions_train_probe_and_resume_after_sigkill() {
         "{e}"
     );
 
-    for fusion in ["poe", "mopoe"] {
+    // Each fusion with its paper's objective.
+    for (fusion, objective, looser) in [
+        ("poe", "elbo", false),
+        ("mopoe", "elbo", false),
+        ("mmvaeplus", "dreg", true),
+    ] {
+        let objective_args: &[&str] = if looser {
+            &["--objective", objective, "--looser"]
+        } else {
+            &["--objective", objective]
+        };
         for modalities in ["oscn,cmnist", "oscn,cmnist,audio"] {
             let out = format!("{fusion}-{}", modalities.matches(',').count() + 1);
-            let args = [
+            let mut args = vec![
                 "train",
                 "--data",
                 "d.h5",
@@ -72,8 +83,6 @@ fn fusions_train_probe_and_resume_after_sigkill() {
                 modalities,
                 "--fusion",
                 fusion,
-                "--objective",
-                "elbo",
                 "--k",
                 "2",
                 "--epochs",
@@ -81,11 +90,12 @@ fn fusions_train_probe_and_resume_after_sigkill() {
                 "--out",
                 &out,
             ];
+            args.extend(objective_args);
             ok(&rensou(d, &args));
             let run = d.join(&out);
             assert_eq!(
                 fusion_and_objective(&run),
-                (fusion.to_owned(), "elbo".to_owned())
+                (fusion.to_owned(), objective.to_owned())
             );
             let text = ok(&rensou(d, &["probe", "--run", &out]));
             let summary: serde_json::Value = serde_json::from_str(
@@ -108,20 +118,10 @@ fn fusions_train_probe_and_resume_after_sigkill() {
         let out = format!("{fusion}-killed");
         let mut child = std::process::Command::new(common::rensou_bin())
             .args([
-                "train",
-                "--data",
-                "d.h5",
-                "--fusion",
-                fusion,
-                "--objective",
-                "elbo",
-                "--k",
-                "2",
-                "--epochs",
-                "40",
-                "--out",
-                &out,
+                "train", "--data", "d.h5", "--fusion", fusion, "--k", "2", "--epochs", "40",
+                "--out", &out,
             ])
+            .args(objective_args)
             .current_dir(d)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
@@ -177,7 +177,7 @@ fn paper_compares_fusions() {
     let args = [
         "paper",
         "--fusions",
-        "moe,poe,mopoe",
+        "moe,poe,mopoe,mmvaeplus",
         "--seeds",
         "2",
         "--epochs",
@@ -193,14 +193,18 @@ fn paper_compares_fusions() {
     ];
     ok(&rensou(d, &args));
     let study = d.join("study");
-    for model in ["fusion-poe", "fusion-mopoe"] {
+    for (model, objective) in [
+        ("fusion-poe", "elbo"),
+        ("fusion-mopoe", "elbo"),
+        ("fusion-mmvaeplus", "dreg"),
+    ] {
         for seed in 0..2 {
             let run = study.join(format!("runs/{model}-s{seed}"));
             assert!(run.join("probes/summary.json").is_file(), "{model}");
         }
         assert_eq!(
             fusion_and_objective(&study.join(format!("runs/{model}-s0"))).1,
-            "elbo",
+            objective,
             "a fusion without the study's objective trains its own"
         );
     }
@@ -228,7 +232,8 @@ fn paper_compares_fusions() {
         serde_json::from_str(&std::fs::read_to_string(study.join("summary.json")).unwrap())
             .unwrap();
     let rows = summary["fusions"].as_array().unwrap();
-    for model in ["mmvae", "fusion-poe", "fusion-mopoe"] {
+    assert!(md.contains("shared latent"), "{md}");
+    for model in ["mmvae", "fusion-poe", "fusion-mopoe", "fusion-mmvaeplus"] {
         let primary: Vec<_> = rows
             .iter()
             .filter(|r| r["model"] == model && r["primary"] == true)

@@ -112,3 +112,47 @@ fn the_modality_guide_commands_exist() {
         }
     }
 }
+
+#[test]
+fn the_fusion_guide_quotes_the_mopoe_crate() {
+    let readme = std::fs::read_to_string(root().join("README.md")).expect("README.md");
+    let guide = section(&readme, "## Writing a fusion");
+    let source = lines(
+        &std::fs::read_to_string(root().join("plugins/mopoe/src/lib.rs")).expect("mopoe source"),
+    );
+    let rust = blocks(&guide, "rust");
+    assert_eq!(
+        rust.len(),
+        3,
+        "the guide shows the config, the registration and the math"
+    );
+    for block in rust {
+        let want = lines(&block);
+        let found = source.windows(want.len()).any(|w| w == want.as_slice());
+        assert!(
+            found,
+            "README block not found verbatim in plugins/mopoe/src/lib.rs:\n{block}"
+        );
+    }
+    let lib = std::fs::read_to_string(root().join("apps/rensou/src/lib.rs")).expect("lib.rs");
+    assert!(guide.contains("`use rensou_mopoe as _;`") && lib.contains("use rensou_mopoe as _;"));
+    // The commands it shows take the flags it gives them.
+    let sh = blocks(&guide, "sh").join("\n");
+    let tmp = std::env::temp_dir();
+    for (cmd, flag) in [
+        (&["train", "--help"][..], "--fusion"),
+        (&["paper", "--help"], "--fusions"),
+        (&["bench", "train", "--help"], "--fusion"),
+    ] {
+        assert!(
+            sh.contains(&format!("{} {flag} ", cmd[..cmd.len() - 1].join(" "))),
+            "{sh}"
+        );
+        let help = common::ok(&common::rensou(&tmp, cmd));
+        assert!(
+            help.contains(flag),
+            "`rensou {}` has no {flag}",
+            cmd.join(" ")
+        );
+    }
+}

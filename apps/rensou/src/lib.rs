@@ -20,6 +20,7 @@ use rensou_audio as _;
 use rensou_cluster as _;
 use rensou_cmnist as _;
 use rensou_coherence as _;
+use rensou_mmvaeplus as _;
 use rensou_moe as _;
 use rensou_mopoe as _;
 use rensou_oscn as _;

@@ -49,8 +49,17 @@ pub trait ModelView: Send + Sync {
     fn latent_dim(&self) -> usize;
     /// Item shape of `modality` (e.g. `[32, 32, 3]`).
     fn item_shape(&self, modality: &str) -> Result<Vec<usize>>;
-    /// Encodes items of `modality`.
+    /// Encodes items of `modality` into the shared latent (the one every probe analyses).
     fn encode(&self, modality: &str, items: &[u8]) -> Result<Latents>;
+    /// Size of each modality's private latent (MMVAE+'s `w`); 0 when the model has none.
+    fn private_dim(&self) -> usize {
+        0
+    }
+    /// Encodes items of `modality` into its private latent, `None` when the model has none.
+    fn encode_private(&self, modality: &str, items: &[u8]) -> Result<Option<Latents>> {
+        let _ = (modality, items);
+        Ok(None)
+    }
     /// Decodes latents `[n, dim]` (row-major) into items of `modality`, values in `[0, 1]`.
     fn decode(&self, modality: &str, z: &[f32]) -> Result<Vec<f32>>;
     /// `n` samples from the prior, `[n, dim]`, seeded.

@@ -49,8 +49,30 @@ pub trait FusionDesign: Any + Debug + Send + Sync {
     /// The objectives (estimator, looser variant) the fusion implements, the one its paper
     /// trains with first. [`check_objective`] refuses the others.
     fn objectives(&self) -> Vec<(ObjectiveKind, bool)>;
+    /// Size of each modality's private latent (MMVAE+'s `w`; 0, the default: only the shared
+    /// latent). Encoders then output `private + latent_dim` dimensions, the private ones first,
+    /// and decoders take as many.
+    fn private_dim(&self) -> usize {
+        0
+    }
+    /// The fusion's own parameters (MMVAE+'s auxiliary prior logits), stored in the model and
+    /// its checkpoints, trained with the rest; [`FusionModel::fusion_params`] gives them back in
+    /// this order.
+    fn parameters(&self, model: &MmvaeConfig) -> Vec<FusionParam> {
+        let _ = model;
+        Vec::new()
+    }
     /// A copy of this config (trait objects cannot derive `Clone`).
     fn clone_box(&self) -> Box<dyn FusionDesign>;
+}
+
+/// One parameter tensor a fusion asks the model to hold.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FusionParam {
+    /// Shape `[rows, cols]`.
+    pub shape: [usize; 2],
+    /// Initial value of every entry.
+    pub init: f64,
 }
 
 impl Clone for Box<dyn FusionDesign> {
@@ -106,21 +128,26 @@ pub fn objective_for(design: &dyn FusionDesign, wanted: ObjectiveConfig) -> Obje
 pub trait FusionModel<B: Backend> {
     /// Number of modalities `M`.
     fn num_modalities(&self) -> usize;
-    /// Latent dimension `L`.
+    /// Shared latent dimension `L`.
     fn latent_dim(&self) -> usize;
-    /// The prior `p(z)`, parameters `[1, L]`.
+    /// Private latent dimension `P` of every modality ([`FusionDesign::private_dim`]).
+    fn private_dim(&self) -> usize;
+    /// The prior `p(z)` of the shared latent, parameters `[1, L]`.
     fn prior(&self) -> Dist<B, 2>;
-    /// The unimodal posterior ("expert") `q_m(z | x_m)` as modality `m`'s encoder gives it.
+    /// The unimodal posterior ("expert") `q_m(u | x_m)` as modality `m`'s encoder gives it,
+    /// over `u = [private, shared]` (`P + L` dimensions; just the shared ones when `P = 0`).
     ///
     /// # Shapes
-    /// - `x`: `[batch, features_m]`; output parameters `[batch, L]`
+    /// - `x`: `[batch, features_m]`; output parameters `[batch, P + L]`
     fn expert(&self, m: usize, x: Tensor<B, 2>) -> Result<Dist<B, 2>>;
-    /// `lambda_d log p(x_d | z)` of modality `d`, its decoder run once on all rows (the fused
+    /// `lambda_d log p(x_d | u)` of modality `d`, its decoder run once on all rows (the fused
     /// likelihood kernel where the backend has it).
     ///
     /// # Shapes
-    /// - `z`: `[n, batch, L]`; `x`: `[batch, features_d]`; output `[n, batch]`
-    fn log_likelihood(&self, d: usize, z: Tensor<B, 3>, x: Tensor<B, 2>) -> Tensor<B, 2>;
+    /// - `u`: `[n, batch, P + L]`; `x`: `[batch, features_d]`; output `[n, batch]`
+    fn log_likelihood(&self, d: usize, u: Tensor<B, 3>, x: Tensor<B, 2>) -> Tensor<B, 2>;
+    /// The fusion's own parameters ([`FusionDesign::parameters`]), in order.
+    fn fusion_params(&self) -> Vec<Tensor<B, 2>>;
 }
 
 /// Standard noise for reparameterised samples: fresh, or handed in by a caller (tests against a
@@ -227,6 +254,24 @@ pub trait FusionMath: FusionDesign + Clone {
         let _ = (model, m);
         expert
     }
+
+    /// The decoder input of modality `d` for shared latents `z`: what generation from a shared
+    /// latent (cross-generation, prior samples, arithmetic) decodes. `private` is modality
+    /// `d`'s own private latent when it is known (reconstruction), `None` otherwise. Default
+    /// (no private latent): `z` itself.
+    ///
+    /// # Shapes
+    /// - `z`: `[n, L]`; `private`: `[n, P]`; output `[n, P + L]`
+    fn decoder_input<B: Backend>(
+        &self,
+        model: &dyn FusionModel<B>,
+        d: usize,
+        z: Tensor<B, 2>,
+        private: Option<Tensor<B, 2>>,
+    ) -> Tensor<B, 2> {
+        let _ = (model, d, private);
+        z
+    }
 }
 
 /// A fusion on one backend: the object-safe face of [`FusionMath`] the model calls.
@@ -247,6 +292,14 @@ pub trait Fusion<B: Backend>: Debug + Send + Sync {
         m: usize,
         expert: Dist<B, 2>,
     ) -> Dist<B, 2>;
+    /// See [`FusionMath::decoder_input`].
+    fn decoder_input(
+        &self,
+        model: &dyn FusionModel<B>,
+        d: usize,
+        z: Tensor<B, 2>,
+        private: Option<Tensor<B, 2>>,
+    ) -> Tensor<B, 2>;
 }
 
 /// A [`FusionMath`] type as a [`Fusion`] on backend `B`.
@@ -272,6 +325,16 @@ impl<B: Backend, F: FusionMath> Fusion<B> for OnBackend<F> {
         expert: Dist<B, 2>,
     ) -> Dist<B, 2> {
         self.0.unimodal_posterior(model, m, expert)
+    }
+
+    fn decoder_input(
+        &self,
+        model: &dyn FusionModel<B>,
+        d: usize,
+        z: Tensor<B, 2>,
+        private: Option<Tensor<B, 2>>,
+    ) -> Tensor<B, 2> {
+        self.0.decoder_input(model, d, z, private)
     }
 }
 

@@ -155,6 +155,17 @@ pub fn build_model(case: &Case) -> Model {
         [1, theta.shape[1]],
         &device,
     ));
+    // A fusion's own parameters are stored as `fusion{i}`.
+    if let Some(params) = model.fusion_params.as_mut() {
+        for (i, p) in params.iter_mut().enumerate() {
+            let stored = &case.params[&format!("fusion{i}")];
+            *p = Param::from_tensor(tensor::<TestBackend, 2>(
+                &stored.data,
+                [stored.shape[0], stored.shape[1]],
+                &device,
+            ));
+        }
+    }
     model
 }
 
@@ -167,13 +178,14 @@ pub fn inputs(case: &Case) -> Vec<Tensor<TestBackend, 2>> {
         .collect()
 }
 
-/// The case's standard-noise tensors, each `[K, batch, latent]`, in stored order.
+/// The case's standard-noise tensors in stored order, each `[K, batch, n]` (`n` from its
+/// length: the latent size, or a fusion's private size).
 pub fn noise(case: &Case) -> Vec<Tensor<TestBackend, 3>> {
     let device = Default::default();
-    let latent = case.config.latent_dim;
+    let (k, batch) = (case.k, case.batch);
     case.noise
         .iter()
-        .map(|e| tensor::<TestBackend, 3>(e, [case.k, case.batch, latent], &device))
+        .map(|e| tensor::<TestBackend, 3>(e, [k, batch, e.len() / (k * batch)], &device))
         .collect()
 }
 
@@ -224,6 +236,13 @@ pub fn named_grads(model: &Model, grads: &GradientsParams) -> BTreeMap<String, V
         .map(to_vec)
         .unwrap_or_else(|| vec![0.0; model.latent_dim()]);
     out.insert("prior_theta".into(), theta);
+    for (i, p) in model.fusion_params.iter().flatten().enumerate() {
+        let g = grads
+            .get::<Inner, 2>(p.id)
+            .map(to_vec)
+            .unwrap_or_else(|| vec![0.0; p.val().shape().num_elements()]);
+        out.insert(format!("fusion{i}"), g);
+    }
     out
 }
 

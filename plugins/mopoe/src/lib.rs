@@ -101,7 +101,7 @@ impl FusionMath for Mopoe {
             .map(|(i, x)| model.expert(i, x.clone()))
             .collect::<Result<_>>()?; // M x [batch, L]
         let prior = model.prior();
-        let subsets = (1usize..1 << m).count();
+        let subsets = (1usize << m) - 1;
         let mut posteriors = Vec::with_capacity(subsets);
         let mut entries = Vec::with_capacity(subsets);
         for mask in 1usize..1 << m {

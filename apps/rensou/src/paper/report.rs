@@ -442,22 +442,26 @@ fn fusion_section(
         .iter()
         .map(|f| {
             let model = super::fusion_model(f);
-            let objective =
-                std::fs::read_to_string(run_dir(inputs.out, &model, 0).join("config.toml"))
-                    .ok()
-                    .and_then(|t| toml::from_str::<toml::Value>(&t).ok())
-                    .and_then(|v| {
-                        let t = v.get("training")?;
-                        let kind = t.get("objective")?.as_str()?.to_owned();
-                        let looser = t.get("looser").and_then(|l| l.as_bool()).unwrap_or(false);
-                        Some(if looser {
-                            format!("{kind}-looser")
-                        } else {
-                            kind
-                        })
-                    })
-                    .unwrap_or_else(|| "?".into());
-            format!("`{f}`: model `{model}`, objective `{objective}`")
+            let path = run_dir(inputs.out, &model, 0).join(rensou_train::RUN_CONFIG_FILE);
+            match rensou_train::RunConfig::read(&path) {
+                Ok(c) => {
+                    let private = c.model.private_dim();
+                    let latents = if private > 0 {
+                        format!(
+                            "; probes analyse its shared latent ({} dims), not the private \
+                             latents ({private} dims per modality)",
+                            c.model.latent_dim
+                        )
+                    } else {
+                        String::new()
+                    };
+                    format!(
+                        "`{f}`: model `{model}`, objective `{}`{latents}",
+                        c.objective().name()
+                    )
+                }
+                Err(_) => format!("`{f}`: model `{model}` (no finished run of seed 0)"),
+            }
         })
         .collect();
     blocks.push(Block::Para(format!(

@@ -140,6 +140,19 @@ impl MmvaeConfig {
         resolve_design(self.fusion.as_deref())
     }
 
+    /// Size of each modality's private latent (the fusion's; 0 for a shared latent only).
+    pub fn private_dim(&self) -> usize {
+        self.fusion
+            .as_ref()
+            .map_or(0, |design| design.private_dim())
+    }
+
+    /// What the nets see: encoders output and decoders take `private_dim + latent_dim`
+    /// dimensions (private first).
+    pub fn net_latent_dim(&self) -> usize {
+        self.private_dim() + self.latent_dim
+    }
+
     /// The fusion's name (`moe` when the config names none).
     pub fn fusion_name(&self) -> String {
         match &self.fusion {
@@ -201,7 +214,7 @@ impl MmvaeConfig {
                 }
             }
             m.net
-                .validate(&field("net"), &m.item_shape, self.latent_dim)?;
+                .validate(&field("net"), &m.item_shape, self.net_latent_dim())?;
         }
         self.fusion_design()?.validate(self)
     }

@@ -57,6 +57,11 @@ pub struct Mmvae<B: Backend, E, D> {
     /// Prior logits `theta`, `[1, latent]`; the prior scale is `softmax(theta) * latent`.
     /// Detached in every use unless `config.prior.learnable`.
     pub prior_theta: Param<Tensor<B, 2>>,
+    /// The fusion's own parameters ([`FusionDesign::parameters`]); `None` when it has none
+    /// (checkpoints from before fusions load as `None`).
+    ///
+    /// [`FusionDesign::parameters`]: crate::fusion::FusionDesign::parameters
+    pub fusion_params: Option<Vec<Param<Tensor<B, 2>>>>,
     config: MmvaeConfig,
     weights: Vec<f64>,
 }
@@ -80,8 +85,9 @@ impl MmvaeConfig {
         let mut encoders = Vec::with_capacity(self.modalities.len());
         let mut decoders = Vec::with_capacity(self.modalities.len());
         for m in &self.modalities {
-            encoders.push(m.net.init_encoder(&m.item_shape, self.latent_dim, device)?);
-            decoders.push(m.net.init_decoder(&m.item_shape, self.latent_dim, device)?);
+            let latent = self.net_latent_dim();
+            encoders.push(m.net.init_encoder(&m.item_shape, latent, device)?);
+            decoders.push(m.net.init_decoder(&m.item_shape, latent, device)?);
         }
         Mmvae::from_parts(self.clone(), encoders, decoders, device)
     }
@@ -124,12 +130,13 @@ impl<B: Backend, E: Encoder<B>, D: Decoder<B>> Mmvae<B, E, D> {
                     ),
                 ));
             }
-            if enc.latent_dim() != config.latent_dim || dec.latent_dim() != config.latent_dim {
+            let latent = config.net_latent_dim();
+            if enc.latent_dim() != latent || dec.latent_dim() != latent {
                 return Err(Error::config(
                     format!("model.modalities[{i}].net"),
                     format!(
-                        "latent dim is {} but the encoder gives {} and the decoder takes {}",
-                        config.latent_dim,
+                        "latent dim (private + shared) is {latent} but the encoder gives {} \
+                         and the decoder takes {}",
                         enc.latent_dim(),
                         dec.latent_dim()
                     ),
@@ -137,13 +144,21 @@ impl<B: Backend, E: Encoder<B>, D: Decoder<B>> Mmvae<B, E, D> {
             }
         }
         // The fusion must exist on this backend before anything is trained with it.
-        fusion_for::<B>(&*config.fusion_design()?)?;
+        let design = config.fusion_design()?;
+        fusion_for::<B>(&*design)?;
+        let fusion_params: Vec<Param<Tensor<B, 2>>> = design
+            .parameters(&config)
+            .into_iter()
+            .map(|p| Param::from_tensor(Tensor::full(p.shape, p.init, device)))
+            .collect();
+        let fusion_params = (!fusion_params.is_empty()).then_some(fusion_params);
         let theta = Tensor::<B, 2>::full([1, config.latent_dim], config.prior.theta, device);
         let weights = config.likelihood_weights();
         let model = Mmvae {
             encoders,
             decoders,
             prior_theta: Param::from_tensor(theta),
+            fusion_params,
             config,
             weights,
         };
@@ -220,11 +235,31 @@ impl<B: Backend, E: Encoder<B>, D: Decoder<B>> Mmvae<B, E, D> {
         Ok(fusion.unimodal_posterior(self as &dyn FusionModel<B>, m, expert))
     }
 
-    /// The expert `q_m(z | x)`: modality `m`'s encoder output as a distribution.
+    /// The posterior of modality `m`'s private latent (MMVAE+'s `w`: the first
+    /// [`private_dim`](MmvaeConfig::private_dim) dimensions of the expert), `None` when the
+    /// fusion has none.
+    ///
+    /// # Shapes
+    /// - `x`: `[batch, features_m]`; output parameters `[batch, private]`
+    pub fn encode_private(&self, m: usize, x: Tensor<B, 2>) -> Result<Option<Dist<B, 2>>> {
+        let p = self.config.private_dim();
+        if p == 0 {
+            return Ok(None);
+        }
+        let q = self.expert(m, x)?;
+        Ok(Some(Dist::new(
+            q.family,
+            q.loc.narrow(1, 0, p),
+            q.scale.narrow(1, 0, p),
+        )))
+    }
+
+    /// The expert `q_m(u | x)`: modality `m`'s encoder output as a distribution over
+    /// `u = [private, shared]` (only the shared latent unless the fusion has a private one).
     ///
     /// # Shapes
     /// - `x`: `[batch, features_m]` (row-major flattened items, values in `[0, 1]`)
-    /// - output parameters: `[batch, latent]`
+    /// - output parameters: `[batch, private + latent]`
     pub fn expert(&self, m: usize, x: Tensor<B, 2>) -> Result<Dist<B, 2>> {
         self.check_modality(m)?;
         let features = self.config.modalities[m].features();
@@ -239,12 +274,26 @@ impl<B: Backend, E: Encoder<B>, D: Decoder<B>> Mmvae<B, E, D> {
         Ok(Dist::new(self.config.posterior, out.loc, out.scale))
     }
 
-    /// The likelihood location of modality `m` at latents `z`.
+    /// The likelihood location of modality `m` at shared latents `z` (a fusion with private
+    /// latents completes them, MMVAE+ with a draw from `m`'s auxiliary prior).
     ///
     /// # Shapes
     /// - `z`: `[n, latent]`
     /// - output: `[n, features_m]`
     pub fn decode(&self, m: usize, z: Tensor<B, 2>) -> Result<Tensor<B, 2>> {
+        self.decode_with(m, z, None)
+    }
+
+    /// [`decode`](Self::decode) with modality `m`'s own private latent when it is known.
+    ///
+    /// # Shapes
+    /// - `z`: `[n, latent]`; `private`: `[n, private]`; output `[n, features_m]`
+    fn decode_with(
+        &self,
+        m: usize,
+        z: Tensor<B, 2>,
+        private: Option<Tensor<B, 2>>,
+    ) -> Result<Tensor<B, 2>> {
         self.check_modality(m)?;
         let dims = z.dims();
         if dims[1] != self.config.latent_dim {
@@ -253,19 +302,30 @@ impl<B: Backend, E: Encoder<B>, D: Decoder<B>> Mmvae<B, E, D> {
                 dims[1], self.config.latent_dim
             )));
         }
-        Ok(self.decoders[m].forward(z)) // [n, features_m]
+        let u = if self.config.private_dim() == 0 {
+            z
+        } else {
+            let fusion = fusion_for::<B>(&*self.config.fusion_design()?)?;
+            fusion.decoder_input(self as &dyn FusionModel<B>, m, z, private) // [n, P + L]
+        };
+        Ok(self.decoders[m].forward(u)) // [n, features_m]
     }
 
     /// Reconstruction and cross-generation: encodes `x` with modality `m` and decodes every
-    /// modality from the posterior location. Entry `d` of the result is modality `d`.
+    /// modality from the posterior location (modality `m` itself with its own private latent,
+    /// when the fusion has one). Entry `d` of the result is modality `d`.
     ///
     /// # Shapes
     /// - `x`: `[batch, features_m]`
     /// - output: `M` tensors `[batch, features_d]`
     pub fn reconstruct(&self, m: usize, x: Tensor<B, 2>) -> Result<Vec<Tensor<B, 2>>> {
+        let own = self.encode_private(m, x.clone())?.map(|q| q.loc); // [batch, private]
         let z = self.encode(m, x)?.loc; // [batch, latent]
         (0..self.num_modalities())
-            .map(|d| self.decode(d, z.clone()))
+            .map(|d| {
+                let private = if d == m { own.clone() } else { None };
+                self.decode_with(d, z.clone(), private)
+            })
             .collect()
     }
 

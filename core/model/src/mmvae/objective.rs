@@ -219,8 +219,20 @@ impl<B: Backend, E: Encoder<B>, D: Decoder<B>> FusionModel<B> for Mmvae<B, E, D>
         Mmvae::expert(self, m, x)
     }
 
-    fn log_likelihood(&self, d: usize, z: Tensor<B, 3>, x: Tensor<B, 2>) -> Tensor<B, 2> {
-        self.weighted_log_likelihood(d, z, x)
+    fn private_dim(&self) -> usize {
+        self.config().private_dim()
+    }
+
+    fn log_likelihood(&self, d: usize, u: Tensor<B, 3>, x: Tensor<B, 2>) -> Tensor<B, 2> {
+        self.weighted_log_likelihood(d, u, x)
+    }
+
+    fn fusion_params(&self) -> Vec<Tensor<B, 2>> {
+        self.fusion_params
+            .iter()
+            .flatten()
+            .map(|p| p.val())
+            .collect()
     }
 }
 

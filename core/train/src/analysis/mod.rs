@@ -59,6 +59,41 @@ impl<B: Backend> MmvaeView<B> {
         })
     }
 
+    /// Encodes items of `modality` chunk by chunk with `encode` (a posterior of `dim`
+    /// dimensions per item).
+    fn encode_with(
+        &self,
+        modality: &str,
+        items: &[u8],
+        dim: usize,
+        encode: impl Fn(&Model<B>, usize, Tensor<B, 2>) -> Result<rensou_model::dist::Dist<B, 2>>,
+    ) -> Result<Latents> {
+        let m = self.index(modality)?;
+        let features = self.config.modalities[m].features();
+        if !items.len().is_multiple_of(features) {
+            return Err(Error::Data(format!(
+                "{} bytes are not a whole number of `{modality}` items",
+                items.len()
+            )));
+        }
+        let mut out = Latents {
+            n: items.len() / features,
+            dim,
+            loc: Vec::with_capacity(items.len() / features * dim),
+            scale: Vec::with_capacity(items.len() / features * dim),
+        };
+        self.with_model(|model| {
+            for chunk in items.chunks(CHUNK * features) {
+                let x = rensou_model::nn::bytes_to_input::<B>(chunk, features, &self.device)?; // [n, features]
+                let q = encode(model, m, x)?; // [n, dim] x 2
+                out.loc.extend(to_vec(q.loc)?);
+                out.scale.extend(to_vec(q.scale)?);
+            }
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
     fn with_model<T>(&self, f: impl FnOnce(&Model<B>) -> Result<T>) -> Result<T> {
         let model = self
             .model
@@ -88,31 +123,26 @@ impl<B: Backend> ModelView for MmvaeView<B> {
     }
 
     fn encode(&self, modality: &str, items: &[u8]) -> Result<Latents> {
-        let m = self.index(modality)?;
-        let features = self.config.modalities[m].features();
-        if !items.len().is_multiple_of(features) {
-            return Err(Error::Data(format!(
-                "{} bytes are not a whole number of `{modality}` items",
-                items.len()
-            )));
+        self.encode_with(modality, items, self.config.latent_dim, |model, m, x| {
+            model.encode(m, x)
+        })
+    }
+
+    fn private_dim(&self) -> usize {
+        self.config.private_dim()
+    }
+
+    fn encode_private(&self, modality: &str, items: &[u8]) -> Result<Option<Latents>> {
+        let dim = self.config.private_dim();
+        if dim == 0 {
+            return Ok(None);
         }
-        let dim = self.config.latent_dim;
-        let mut out = Latents {
-            n: items.len() / features,
-            dim,
-            loc: Vec::with_capacity(items.len() / features * dim),
-            scale: Vec::with_capacity(items.len() / features * dim),
-        };
-        self.with_model(|model| {
-            for chunk in items.chunks(CHUNK * features) {
-                let x = rensou_model::nn::bytes_to_input::<B>(chunk, features, &self.device)?; // [n, features]
-                let q = model.encode(m, x)?; // [n, latent] x 2
-                out.loc.extend(to_vec(q.loc)?);
-                out.scale.extend(to_vec(q.scale)?);
-            }
-            Ok(())
-        })?;
-        Ok(out)
+        self.encode_with(modality, items, dim, |model, m, x| {
+            model
+                .encode_private(m, x)?
+                .ok_or_else(|| Error::Data("the model's fusion has no private latent".into()))
+        })
+        .map(Some)
     }
 
     fn decode(&self, modality: &str, z: &[f32]) -> Result<Vec<f32>> {
