@@ -358,3 +358,16 @@ pub fn product_of_normals<B: Backend>(
     let var = precision.recip(); // [batch, L]
     Ok(Dist::normal(weighted.mul(var.clone()), var.sqrt()))
 }
+
+/// `expert` times the standard-normal prior expert `N(0, I)` when `prior_expert`, else
+/// `expert` itself: a product-of-experts fusion's posterior given one modality.
+///
+/// # Shapes
+/// - `expert`: parameters `[batch, L]` (Normal when `prior_expert`); output the same
+pub fn with_prior_expert<B: Backend>(expert: Dist<B, 2>, prior_expert: bool) -> Dist<B, 2> {
+    if !prior_expert {
+        return expert;
+    }
+    // Fails only for a non-Normal expert, which product-of-experts fusions refuse up front.
+    product_of_normals(&[&expert], true).unwrap_or(expert)
+}

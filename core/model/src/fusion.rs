@@ -528,3 +528,69 @@ pub fn kl_sum<B: Backend>(q: &Dist<B, 2>, prior: &Dist<B, 2>) -> Tensor<B, 1> {
     let [batch, _] = q.loc.dims();
     q.kl(prior).sum_dim(1).reshape([batch])
 }
+
+/// Every modality's expert `q_m(u | x_m)`, in model order.
+///
+/// # Shapes
+/// - `xs`: one `[batch, features_m]` per modality; output parameters `[batch, P + L]` each
+pub fn experts<B: Backend>(
+    model: &dyn FusionModel<B>,
+    xs: &[Tensor<B, 2>],
+) -> Result<Vec<Dist<B, 2>>> {
+    xs.iter()
+        .enumerate()
+        .map(|(m, x)| model.expert(m, x.clone()))
+        .collect()
+}
+
+/// One ELBO term: a posterior over the shared latent and the modalities it reconstructs.
+#[derive(Clone, Debug)]
+pub struct ElboTerm<B: Backend> {
+    /// The posterior, parameters `[batch, L]`.
+    pub q: Dist<B, 2>,
+    /// The modalities whose likelihood is evaluated at its samples.
+    pub targets: Vec<usize>,
+}
+
+/// `mean_k sum_{d in targets} lambda_d log p(x_d | z_k) - KL(q || p)` for each term, with
+/// `z_k ~ q` reparameterised (one `[K, batch, L]` noise tensor of `q`'s family per term, in
+/// order) and each decoder run once on all the samples it decodes.
+///
+/// # Shapes
+/// - output: one `[batch]` per term
+pub fn elbo_terms<B: Backend>(
+    model: &dyn FusionModel<B>,
+    terms: Vec<ElboTerm<B>>,
+    k: usize,
+    noise: &mut Noise<B>,
+    xs: &[Tensor<B, 2>],
+) -> Result<Vec<Tensor<B, 1>>> {
+    let prior = model.prior();
+    let mut entries = Vec::with_capacity(terms.len());
+    for term in &terms {
+        let [batch, latent] = term.q.loc.dims();
+        let eps = noise.next(term.q.family, [k, batch, latent], &term.q.loc.device())?;
+        entries.push(Decoded {
+            z: term.q.rsample_with_noise(eps), // [K, batch, L]
+            targets: term.targets.clone(),
+        });
+    }
+    Ok(mean_log_likelihoods(model, &entries, xs)
+        .into_iter()
+        .zip(&terms)
+        .map(|(rec, term)| rec.sub(kl_sum(&term.q, &prior))) // [batch]
+        .collect())
+}
+
+/// Errors unless the model's experts are Gaussian (`posterior = "normal"`), which a product
+/// of experts needs; `fusion` names the fusion in the message.
+pub fn require_normal_experts(model: &MmvaeConfig, fusion: &str) -> Result<()> {
+    if model.posterior == DistFamily::Normal {
+        Ok(())
+    } else {
+        Err(Error::config(
+            "model.posterior",
+            format!("`{fusion}` multiplies Gaussian experts: set posterior = \"normal\""),
+        ))
+    }
+}

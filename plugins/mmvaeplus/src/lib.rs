@@ -42,7 +42,7 @@ use serde::{Deserialize, Serialize};
 use rensou_api::{Error, Result};
 use rensou_model::dist::{logsumexp, Dist};
 use rensou_model::fusion::{
-    fusion_table, FusionDesign, FusionMath, FusionModel, FusionParam, FusionPlugin, Noise,
+    experts, fusion_table, FusionDesign, FusionMath, FusionModel, FusionParam, FusionPlugin, Noise,
 };
 use rensou_model::mmvae::{
     EncoderPass, MmvaeConfig, ObjectiveConfig, ObjectiveKind, ObjectiveOutput, MAX_LATENT_DIM,
@@ -185,11 +185,7 @@ impl FusionMath for MmvaePlus {
             self.private_dim,
         );
         let device = xs[0].device();
-        let experts: Vec<Dist<B, 2>> = xs
-            .iter()
-            .enumerate()
-            .map(|(i, x)| model.expert(i, x.clone()))
-            .collect::<Result<_>>()?; // M x [batch, P + L]
+        let experts = experts(model, xs)?; // M x [batch, P + L]
         let eps: Vec<Tensor<B, 3>> = experts
             .iter()
             .map(|q| noise.next(q.family, [k, batch, p + latent], &device))

@@ -34,7 +34,7 @@ use serde::{Deserialize, Serialize};
 use rensou_api::Result;
 use rensou_model::dist::{logsumexp, Dist};
 use rensou_model::fusion::{
-    fusion_table, FusionDesign, FusionMath, FusionModel, FusionPlugin, Noise,
+    experts, fusion_table, FusionDesign, FusionMath, FusionModel, FusionPlugin, Noise,
 };
 use rensou_model::mmvae::{
     EncoderPass, MmvaeConfig, ObjectiveConfig, ObjectiveKind, ObjectiveOutput,
@@ -89,11 +89,7 @@ impl FusionMath for Moe {
         let [batch, _] = xs[0].dims();
         let (m, k, latent) = (model.num_modalities(), objective.k, model.latent_dim());
         // Experts, noise and reparameterised samples, per modality.
-        let q: Vec<Dist<B, 2>> = xs
-            .iter()
-            .enumerate()
-            .map(|(i, x)| model.expert(i, x.clone()))
-            .collect::<Result<_>>()?; // M x [batch, L]
+        let q = experts(model, xs)?; // M x [batch, L]
         let eps: Vec<Tensor<B, 3>> = q
             .iter()
             .map(|d| noise.next(d.family, [k, batch, latent], &d.loc.device()))

@@ -23,10 +23,10 @@ use burn::tensor::{backend::Backend, Tensor};
 use serde::{Deserialize, Serialize};
 
 use rensou_api::{Error, Result};
-use rensou_model::dist::{product_of_normals, Dist, DistFamily};
+use rensou_model::dist::{product_of_normals, with_prior_expert, Dist};
 use rensou_model::fusion::{
-    fusion_table, kl_sum, mean_log_likelihoods, Decoded, FusionDesign, FusionMath, FusionModel,
-    FusionPlugin, Noise,
+    elbo_terms, experts, fusion_table, require_normal_experts, ElboTerm, FusionDesign, FusionMath,
+    FusionModel, FusionPlugin, Noise,
 };
 use rensou_model::mmvae::{MmvaeConfig, ObjectiveConfig, ObjectiveKind, ObjectiveOutput};
 
@@ -46,12 +46,7 @@ pub const MAX_MODALITIES: usize = 8;
 #[typetag::serde(name = "mopoe")]
 impl FusionDesign for Mopoe {
     fn validate(&self, model: &MmvaeConfig) -> Result<()> {
-        if model.posterior != DistFamily::Normal {
-            return Err(Error::config(
-                "model.posterior",
-                "`mopoe` multiplies Gaussian experts: set posterior = \"normal\"",
-            ));
-        }
+        require_normal_experts(model, "mopoe")?;
         let m = model.modalities.len();
         if m > MAX_MODALITIES {
             return Err(Error::config(
@@ -92,38 +87,25 @@ impl FusionMath for Mopoe {
         noise: &mut Noise<B>,
         _two_pass: bool,
     ) -> Result<ObjectiveOutput<B>> {
-        let [batch, _] = xs[0].dims();
-        let (m, k, latent) = (model.num_modalities(), objective.k, model.latent_dim());
-        let device = xs[0].device();
-        let experts: Vec<Dist<B, 2>> = xs
-            .iter()
-            .enumerate()
-            .map(|(i, x)| model.expert(i, x.clone()))
-            .collect::<Result<_>>()?; // M x [batch, L]
-        let prior = model.prior();
-        let subsets = (1usize << m) - 1;
-        let mut posteriors = Vec::with_capacity(subsets);
-        let mut entries = Vec::with_capacity(subsets);
+        let experts = experts(model, xs)?; // M x [batch, L]
+        let m = experts.len();
+        let mut terms = Vec::with_capacity((1 << m) - 1);
         for mask in 1usize..1 << m {
             let members: Vec<&Dist<B, 2>> = (0..m)
                 .filter(|i| mask & (1 << i) != 0)
                 .map(|i| &experts[i])
                 .collect();
-            let q = product_of_normals(&members, self.prior_expert)?; // [batch, L]
-            let eps = noise.next(DistFamily::Normal, [k, batch, latent], &device)?;
-            entries.push(Decoded {
-                z: q.rsample_with_noise(eps), // [K, batch, L]
-                targets: (0..m).collect(),
+            terms.push(ElboTerm {
+                q: product_of_normals(&members, self.prior_expert)?, // [batch, L]
+                targets: (0..m).collect(), // every subset reconstructs every modality
             });
-            posteriors.push(q);
         }
-        let value = mean_log_likelihoods(model, &entries, xs)
+        let subsets = terms.len() as f64;
+        let value = elbo_terms(model, terms, objective.k, noise, xs)?
             .into_iter()
-            .zip(&posteriors)
-            .map(|(rec, q)| rec.sub(kl_sum(q, &prior))) // [batch]
-            .reduce(|a, b| a.add(b))
+            .reduce(|a, b| a.add(b)) // [batch]
             .ok_or_else(|| Error::Data("mopoe: no subsets".into()))?
-            .div_scalar(subsets as f64);
+            .div_scalar(subsets);
         Ok(ObjectiveOutput::new(value))
     }
 
@@ -133,11 +115,6 @@ impl FusionMath for Mopoe {
         _m: usize,
         expert: Dist<B, 2>,
     ) -> Dist<B, 2> {
-        if self.prior_expert {
-            // `product_of_normals` only fails on non-Normal experts, which `validate` rules out.
-            product_of_normals(&[&expert], true).unwrap_or(expert)
-        } else {
-            expert
-        }
+        with_prior_expert(expert, self.prior_expert)
     }
 }

@@ -23,10 +23,10 @@ use burn::tensor::{backend::Backend, Distribution, Tensor};
 use serde::{Deserialize, Serialize};
 
 use rensou_api::{Error, Result};
-use rensou_model::dist::{product_of_normals, Dist, DistFamily};
+use rensou_model::dist::{product_of_normals, with_prior_expert, Dist};
 use rensou_model::fusion::{
-    fusion_table, kl_sum, mean_log_likelihoods, Decoded, FusionDesign, FusionMath, FusionModel,
-    FusionPlugin, Noise,
+    elbo_terms, experts, fusion_table, require_normal_experts, ElboTerm, FusionDesign, FusionMath,
+    FusionModel, FusionPlugin, Noise,
 };
 use rensou_model::mmvae::{MmvaeConfig, ObjectiveConfig, ObjectiveKind, ObjectiveOutput};
 
@@ -66,12 +66,7 @@ pub const MAX_RANDOM_SUBSETS: usize = 64;
 #[typetag::serde(name = "poe")]
 impl FusionDesign for Poe {
     fn validate(&self, model: &MmvaeConfig) -> Result<()> {
-        if model.posterior != DistFamily::Normal {
-            return Err(Error::config(
-                "model.posterior",
-                "the product of experts (`poe`) multiplies Gaussian experts: set posterior = \"normal\"",
-            ));
-        }
+        require_normal_experts(model, "poe")?;
         if self.random_subsets > MAX_RANDOM_SUBSETS {
             return Err(Error::config(
                 "model.fusion.random_subsets",
@@ -151,32 +146,21 @@ impl FusionMath for Poe {
         noise: &mut Noise<B>,
         _two_pass: bool,
     ) -> Result<ObjectiveOutput<B>> {
-        let [batch, _] = xs[0].dims();
-        let (m, k, latent) = (model.num_modalities(), objective.k, model.latent_dim());
-        let device = xs[0].device();
-        let experts: Vec<Dist<B, 2>> = xs
-            .iter()
-            .enumerate()
-            .map(|(i, x)| model.expert(i, x.clone()))
-            .collect::<Result<_>>()?; // M x [batch, L]
-        let prior = model.prior();
-        let mut posteriors = Vec::new();
-        let mut entries = Vec::new();
-        for set in self.sets::<B>(m, &device) {
-            let members: Vec<&Dist<B, 2>> = set.iter().map(|&i| &experts[i]).collect();
-            let q = product_of_normals(&members, self.prior_expert)?; // [batch, L]
-            let eps = noise.next(DistFamily::Normal, [k, batch, latent], &device)?;
-            entries.push(Decoded {
-                z: q.rsample_with_noise(eps), // [K, batch, L]
-                targets: set,
-            });
-            posteriors.push(q);
-        }
-        let value = mean_log_likelihoods(model, &entries, xs)
+        let experts = experts(model, xs)?; // M x [batch, L]
+        let terms = self
+            .sets::<B>(experts.len(), &xs[0].device())
             .into_iter()
-            .zip(&posteriors)
-            .map(|(rec, q)| rec.sub(kl_sum(q, &prior))) // [batch]
-            .reduce(|a, b| a.add(b))
+            .map(|set| {
+                let members: Vec<&Dist<B, 2>> = set.iter().map(|&i| &experts[i]).collect();
+                Ok(ElboTerm {
+                    q: product_of_normals(&members, self.prior_expert)?, // [batch, L]
+                    targets: set, // each set reconstructs its own modalities
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let value = elbo_terms(model, terms, objective.k, noise, xs)?
+            .into_iter()
+            .reduce(|a, b| a.add(b)) // [batch]
             .ok_or_else(|| Error::Data("poe: no ELBO terms".into()))?;
         Ok(ObjectiveOutput::new(value))
     }
@@ -187,11 +171,6 @@ impl FusionMath for Poe {
         _m: usize,
         expert: Dist<B, 2>,
     ) -> Dist<B, 2> {
-        if self.prior_expert {
-            // `product_of_normals` only fails on non-Normal experts, which `validate` rules out.
-            product_of_normals(&[&expert], true).unwrap_or(expert)
-        } else {
-            expert
-        }
+        with_prior_expert(expert, self.prior_expert)
     }
 }
