@@ -250,6 +250,11 @@ fn paper_compares_fusions() {
             }
         }
     }
+    // The effect-size figure, drawn from the table's numbers whenever one is finite.
+    let any_g = rows.iter().any(|r| {
+        r["primary"] == true && r["vs_vae"]["hedges_g"].as_f64().is_some_and(f64::is_finite)
+    });
+    assert_eq!(study.join("figures/fusions-effect.png").is_file(), any_g);
     // Cross-modal coherence per fusion.
     assert!(md.contains("| fusion-poe | oscn -> cmnist |"), "{md}");
     assert!(

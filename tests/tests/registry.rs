@@ -20,3 +20,23 @@ fn unknown_names_list_the_known_ones() {
     let err = registry.get("audio").err().unwrap().to_string();
     assert!(err.contains("cmnist, oscn"), "{err}");
 }
+
+#[test]
+fn the_four_fusions_are_registered_and_the_default_is_moe() {
+    use rensou_mmvaeplus as _;
+    use rensou_model::fusion::{resolve_design, FusionRegistry, DEFAULT_FUSION};
+    use rensou_moe as _;
+    use rensou_mopoe as _;
+    use rensou_poe as _;
+    let registry = FusionRegistry::collect().unwrap();
+    assert_eq!(registry.names(), ["mmvaeplus", "moe", "mopoe", "poe"]);
+    registry.check_names().unwrap();
+    assert_eq!(DEFAULT_FUSION, "moe");
+    let default = resolve_design(None).unwrap();
+    assert_eq!(
+        rensou_model::fusion::fusion_type_name(&*default).unwrap(),
+        "moe"
+    );
+    let err = registry.get("mvae").err().unwrap().to_string();
+    assert!(err.contains("mmvaeplus, moe, mopoe, poe"), "{err}");
+}

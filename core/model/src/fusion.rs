@@ -469,12 +469,11 @@ pub fn fusion_for<B: Backend>(design: &dyn FusionDesign) -> Result<Arc<dyn Fusio
 
 /// Samples of one posterior and the modalities decoded from them, for
 /// [`mean_log_likelihoods`].
-#[derive(Clone, Debug)]
-pub struct Decoded<B: Backend> {
+struct Decoded<B: Backend> {
     /// The samples, `[K, batch, L]`.
-    pub z: Tensor<B, 3>,
+    z: Tensor<B, 3>,
     /// The modalities whose likelihood is evaluated at them.
-    pub targets: Vec<usize>,
+    targets: Vec<usize>,
 }
 
 /// For each entry, `mean_k sum_{d in targets} lambda_d log p(x_d | z_k)`, `[batch]` (zeros for
@@ -484,7 +483,7 @@ pub struct Decoded<B: Backend> {
 /// # Shapes
 /// - `entries[i].z`: `[K_i, batch, L]`; `xs`: one `[batch, features_m]` per modality
 /// - output: one `[batch]` per entry
-pub fn mean_log_likelihoods<B: Backend>(
+fn mean_log_likelihoods<B: Backend>(
     model: &dyn FusionModel<B>,
     entries: &[Decoded<B>],
     xs: &[Tensor<B, 2>],
@@ -592,5 +591,83 @@ pub fn require_normal_experts(model: &MmvaeConfig, fusion: &str) -> Result<()> {
             "model.posterior",
             format!("`{fusion}` multiplies Gaussian experts: set posterior = \"normal\""),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::{Deserialize, Serialize};
+
+    type B = burn_flex::Flex;
+
+    /// A design no plugin registers, implementing `elbo` only.
+    #[derive(Clone, Debug, Serialize, Deserialize)]
+    struct Unregistered;
+
+    #[typetag::serde(name = "unregistered-test-fusion")]
+    impl FusionDesign for Unregistered {
+        fn validate(&self, _model: &MmvaeConfig) -> Result<()> {
+            Ok(())
+        }
+        fn objectives(&self) -> Vec<(ObjectiveKind, bool)> {
+            vec![(ObjectiveKind::Elbo, false)]
+        }
+        fn clone_box(&self) -> Box<dyn FusionDesign> {
+            Box::new(self.clone())
+        }
+    }
+
+    #[test]
+    fn given_noise_is_checked_in_order_and_count() {
+        let device = Default::default();
+        let t = |n: usize| Tensor::<B, 3>::zeros([2, 3, n], &device);
+        let mut noise = Noise::given(vec![t(4), t(5)]);
+        assert!(noise.next(DistFamily::Normal, [2, 3, 4], &device).is_ok());
+        let e = noise
+            .next(DistFamily::Normal, [2, 3, 4], &device)
+            .unwrap_err();
+        assert!(e.to_string().contains("#2"), "{e}");
+        let e = noise
+            .next(DistFamily::Normal, [2, 3, 4], &device)
+            .unwrap_err();
+        assert!(e.to_string().contains("only 2 were given"), "{e}");
+
+        let noise = Noise::<B>::given(vec![t(4)]);
+        let e = noise.finish().unwrap_err();
+        assert!(e.to_string().contains("used 0"), "{e}");
+        let mut fresh = Noise::<B>::fresh();
+        assert_eq!(
+            fresh
+                .next(DistFamily::Laplace, [2, 3, 4], &device)
+                .unwrap()
+                .dims(),
+            [2, 3, 4]
+        );
+        assert!(fresh.finish().is_ok());
+    }
+
+    #[test]
+    fn objectives_are_checked_and_fall_back_to_the_fusions_own() {
+        let design = Unregistered;
+        let dreg = ObjectiveConfig::new(ObjectiveKind::Dreg, 7);
+        let e = check_objective(&design, &dreg).unwrap_err().to_string();
+        assert!(
+            e.contains("unregistered-test-fusion") && e.contains("`dreg`") && e.contains("elbo"),
+            "{e}"
+        );
+        let elbo = ObjectiveConfig::new(ObjectiveKind::Elbo, 7);
+        assert!(check_objective(&design, &elbo).is_ok());
+        assert_eq!(objective_for(&design, dreg), elbo);
+        assert_eq!(objective_for(&design, elbo), elbo);
+    }
+
+    #[test]
+    fn a_design_without_a_plugin_is_an_error_naming_it() {
+        let e = fusion_for::<B>(&Unregistered).unwrap_err().to_string();
+        assert!(
+            e.contains("unknown fusion `unregistered-test-fusion`"),
+            "{e}"
+        );
     }
 }

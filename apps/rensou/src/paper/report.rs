@@ -405,6 +405,68 @@ fn all_modalities_section(
     rows
 }
 
+/// A heatmap of Hedges' g of every fusion's model against the single-modality VAE on each
+/// primary claim metric (signed so that positive means the fusion is better), written to
+/// `figures/fusions-effect.png`; `None` when no primary metric has a finite g.
+fn fusion_effect_figure(
+    out: &Path,
+    rows: &[BesideRow],
+) -> anyhow::Result<Option<(String, PathBuf)>> {
+    let primary: Vec<&BesideRow> = rows.iter().filter(|r| r.primary).collect();
+    let mut models: Vec<&str> = Vec::new();
+    let mut columns: Vec<(usize, &str, &str)> = Vec::new();
+    for r in &primary {
+        if !models.contains(&r.model.as_str()) {
+            models.push(&r.model);
+        }
+        let col = (r.claim, r.metric.as_str(), r.modality.as_str());
+        if !columns.contains(&col) {
+            columns.push(col);
+        }
+    }
+    let matrix: Vec<Vec<f64>> = models
+        .iter()
+        .map(|model| {
+            columns
+                .iter()
+                .map(|&(claim, metric, modality)| {
+                    primary
+                        .iter()
+                        .find(|r| {
+                            r.model == *model
+                                && r.claim == claim
+                                && r.metric == metric
+                                && r.modality == modality
+                        })
+                        .map_or(f64::NAN, |r| match r.better {
+                            Better::Higher => r.vs_vae.hedges_g,
+                            Better::Lower => -r.vs_vae.hedges_g,
+                        })
+                })
+                .collect()
+        })
+        .collect();
+    if !matrix.iter().flatten().any(|g| g.is_finite()) {
+        return Ok(None);
+    }
+    let labels: Vec<String> = columns
+        .iter()
+        .map(|(claim, _, modality)| format!("claim {claim} {modality}"))
+        .collect();
+    let png = rensou_plot::heatmap_png(
+        "Hedges' g vs the single-modality VAE (primary metrics; > 0: the fusion is better)",
+        &matrix,
+        &models,
+        &labels,
+    )?;
+    let rel = PathBuf::from("figures/fusions-effect.png");
+    rensou_api::fsutil::write_bytes_atomically(&out.join(&rel), &png)?;
+    Ok(Some((
+        "effect size of each fusion's model against the VAE, per claim and modality".into(),
+        rel,
+    )))
+}
+
 /// The word for an outcome in the fusion table.
 fn outcome_word(o: &Outcome) -> &'static str {
     match o {
@@ -423,10 +485,10 @@ fn fusion_section(
     blocks: &mut Vec<Block>,
     metrics: &[Resolved],
     read: &ReadScalars<'_>,
-) -> Vec<BesideRow> {
+) -> anyhow::Result<Vec<BesideRow>> {
     let fusions = &inputs.plan.fusions;
     if fusions.is_empty() {
-        return Vec::new();
+        return Ok(Vec::new());
     }
     let pair = inputs.pair();
     let seeds = inputs.plan.seeds;
@@ -504,6 +566,9 @@ fn fusion_section(
             ]
         })
         .collect();
+    if let Some(figure) = fusion_effect_figure(inputs.out, &rows)? {
+        blocks.push(Block::Images(vec![figure]));
+    }
     blocks.push(Block::Table(
         [
             "model",
@@ -519,7 +584,7 @@ fn fusion_section(
         .to_vec(),
         table,
     ));
-    rows
+    Ok(rows)
 }
 
 /// The values of metric `def` for modality `m` of `model`, one per seed that has them.
@@ -745,7 +810,7 @@ pub fn write(
     }
 
     let all_rows = all_modalities_section(inputs, &mut blocks, &metrics, &read);
-    let fusion_rows = fusion_section(inputs, &mut blocks, &metrics, &read);
+    let fusion_rows = fusion_section(inputs, &mut blocks, &metrics, &read)?;
 
     // Figures (seed 0).
     blocks.push(Block::Heading(2, "Figures (seed 0)".into()));
