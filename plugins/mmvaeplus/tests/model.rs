@@ -66,7 +66,10 @@ fn training_moves_the_auxiliary_priors() {
         .into_data()
         .to_vec()
         .unwrap();
-    assert_ne!(before, after, "the auxiliary prior of modality 1 was trained");
+    assert_ne!(
+        before, after,
+        "the auxiliary prior of modality 1 was trained"
+    );
     // The inference copy keeps the trained values.
     let valid = model.valid();
     let kept: Vec<f32> = valid.fusion_params.as_ref().unwrap()[1]
