@@ -174,24 +174,36 @@ fn paper_compares_fusions() {
         &["paper", "--fusions", "poe,poe", "--mnist", "mnist"],
     ));
     assert!(e.contains("twice"), "{e}");
-    let args = [
-        "paper",
-        "--fusions",
-        "moe,poe,mopoe,mmvaeplus",
-        "--seeds",
-        "2",
-        "--epochs",
-        "1",
-        "--k",
-        "2",
-        "--max-train-pairs",
-        "64",
-        "--out",
-        "study",
-        "--mnist",
-        "mnist",
-    ];
-    ok(&rensou(d, &args));
+    let args = |fusions: &'static str| {
+        [
+            "paper",
+            "--fusions",
+            fusions,
+            "--seeds",
+            "2",
+            "--epochs",
+            "1",
+            "--k",
+            "2",
+            "--max-train-pairs",
+            "64",
+            "--out",
+            "study",
+            "--mnist",
+            "mnist",
+        ]
+    };
+    // A study with one fusion, then extended with the others: what is finished is kept.
+    ok(&rensou(d, &args("poe")));
+    let poe_config = d.join("study/runs/fusion-poe-s0/config.toml");
+    let modified = |p: &Path| std::fs::metadata(p).unwrap().modified().unwrap();
+    let poe_before = modified(&poe_config);
+    ok(&rensou(d, &args("moe,poe,mopoe,mmvaeplus")));
+    assert_eq!(
+        modified(&poe_config),
+        poe_before,
+        "fusion-poe was not retrained"
+    );
     let study = d.join("study");
     for (model, objective) in [
         ("fusion-poe", "elbo"),
@@ -261,4 +273,39 @@ fn paper_compares_fusions() {
         md.contains("| fusion-mopoe | joint (prior samples) |"),
         "{md}"
     );
+}
+
+#[test]
+fn memory_estimates_count_what_each_fusion_decodes() {
+    use rensou_model::mmvae::{MmvaeConfig, ModalityNetConfig};
+    use rensou_train::memory::training_estimate;
+    use rensou_train::{DataConfig, RunConfig, TrainingConfig};
+    let run = |model: MmvaeConfig| RunConfig {
+        data: DataConfig {
+            file: "d.h5".into(),
+            modalities: vec!["oscn".into(), "cmnist".into()],
+        },
+        model,
+        training: TrainingConfig::default(),
+    };
+    let pair = || {
+        MmvaeConfig::new(vec![
+            ModalityNetConfig::new("oscn", vec![32, 32, 3]),
+            ModalityNetConfig::new("cmnist", vec![28, 28, 3]),
+        ])
+    };
+    let activations = |model: MmvaeConfig| {
+        training_estimate(&run(model), 1000)
+            .parts
+            .iter()
+            .find(|p| p.what.starts_with("activations"))
+            .unwrap()
+            .bytes
+    };
+    let moe = activations(pair());
+    // mopoe decodes 3 blocks of K x batch samples per decoder at M = 2 where moe decodes 2.
+    let mopoe = activations(pair().with_fusion(Box::new(rensou_mopoe::Mopoe::default())));
+    assert_eq!(mopoe * 2, moe * 3);
+    let plus = activations(pair().with_fusion(Box::new(rensou_mmvaeplus::MmvaePlus::default())));
+    assert_eq!(plus, moe);
 }

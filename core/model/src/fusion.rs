@@ -55,6 +55,12 @@ pub trait FusionDesign: Any + Debug + Send + Sync {
     fn private_dim(&self) -> usize {
         0
     }
+    /// How many blocks of `K x batch` samples each decoder decodes in one training step of a
+    /// model of `modalities` modalities (for memory estimates; at most, where it varies).
+    /// Default: one per modality, as the mixture of experts.
+    fn decoded_blocks(&self, modalities: usize) -> usize {
+        modalities
+    }
     /// The fusion's own parameters (MMVAE+'s auxiliary prior logits), stored in the model and
     /// its checkpoints, trained with the rest; [`FusionModel::fusion_params`] gives them back in
     /// this order.

@@ -253,7 +253,7 @@ fn hidden_units(net: &NetConfig, item_shape: &[usize]) -> u64 {
 
 /// Parameters of every modality's encoder and decoder.
 fn model_parameters(model: &rensou_model::mmvae::MmvaeConfig) -> u64 {
-    let latent = model.latent_dim as u64;
+    let latent = model.net_latent_dim() as u64;
     model
         .modalities
         .iter()
@@ -283,8 +283,12 @@ pub fn model_estimate(model: &rensou_model::mmvae::MmvaeConfig) -> Estimate {
 pub fn training_estimate(config: &RunConfig, pairs: u64) -> Estimate {
     let model = &config.model;
     let t = &config.training;
-    let latent = model.latent_dim as u64;
+    let latent = model.net_latent_dim() as u64;
     let m = model.modalities.len() as u64;
+    // Sample blocks each decoder decodes per step (the mixture of experts: one per modality).
+    let blocks = model
+        .fusion_design()
+        .map_or(m, |d| d.decoded_blocks(model.modalities.len()) as u64);
     let params = model_parameters(model);
     let mut e = Estimate::default();
     e.add(
@@ -292,8 +296,9 @@ pub fn training_estimate(config: &RunConfig, pairs: u64) -> Estimate {
         params.saturating_mul(F32 * PARAM_COPIES),
         "model.latent_dim",
     );
-    // Every encoder's K x batch samples go through every decoder.
-    let rows = m
+    // Every block of K x batch samples goes through its decoders (moe: every encoder's
+    // samples through every decoder).
+    let rows = blocks
         .saturating_mul(t.k as u64)
         .saturating_mul(t.batch_size.min(pairs.max(1) as usize) as u64);
     let outputs: u64 = model

@@ -64,6 +64,10 @@ impl FusionDesign for Mopoe {
         vec![(ObjectiveKind::Elbo, false)] // MoPoE's ELBO
     }
 
+    fn decoded_blocks(&self, modalities: usize) -> usize {
+        (1 << modalities.min(MAX_MODALITIES)) - 1 // every subset, to every modality
+    }
+
     fn clone_box(&self) -> Box<dyn FusionDesign> {
         Box::new(self.clone())
     }

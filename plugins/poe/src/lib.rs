@@ -92,6 +92,11 @@ impl FusionDesign for Poe {
         vec![(ObjectiveKind::Elbo, false)] // MVAE's ELBO
     }
 
+    fn decoded_blocks(&self, _modalities: usize) -> usize {
+        // The joint, the modality's own term, and at most every random subset.
+        1 + usize::from(self.unimodal_terms) + self.random_subsets
+    }
+
     fn clone_box(&self) -> Box<dyn FusionDesign> {
         Box::new(self.clone())
     }

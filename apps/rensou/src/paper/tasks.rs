@@ -147,8 +147,11 @@ impl Study {
                         plan_path.display()
                     )
                 })?;
+                // More or fewer seeds, or other fusions beside the paper's models, extend the
+                // same study: every task the two plans share is the same task.
                 let same = Plan {
                     seeds: old.seeds,
+                    fusions: old.fusions.clone(),
                     ..plan.clone()
                 } == old;
                 if !same {
