@@ -217,6 +217,10 @@ impl FusionMath for MmvaePlus {
 
         // Cross-generated private latents, then every decoder once on all its inputs.
         let prior = model.prior(); // [1, L]
+                                   // Each modality's auxiliary prior once (it was rebuilt for every source modality).
+        let auxes: Vec<Dist<B, 2>> = (0..m)
+            .map(|d| self.aux_prior(model, d))
+            .collect::<Result<_>>()?; // M x [1, P]
         let mut inputs: Vec<Vec<Tensor<B, 3>>> = vec![Vec::with_capacity(m); m]; // [d][r]
         for r in 0..m {
             for (d, row) in inputs.iter_mut().enumerate() {
@@ -224,9 +228,9 @@ impl FusionMath for MmvaePlus {
                     row.push(u_of(r));
                     continue;
                 }
-                let aux = self.aux_prior(model, d)?;
+                let aux = &auxes[d];
                 let eta = noise.next(aux.family, [k, batch, p], &device)?; // [K, batch, P]
-                let w = aux.scale.unsqueeze_dim::<3>(0).mul(eta); // [K, batch, P]
+                let w = aux.scale.clone().unsqueeze_dim::<3>(0).mul(eta); // [K, batch, P]
                 let z = u_of(r).narrow(2, p, latent); // [K, batch, L]
                 row.push(Tensor::cat(vec![w, z], 2)); // [K, batch, P + L]
             }
