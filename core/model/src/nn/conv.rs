@@ -14,6 +14,7 @@ use burn::tensor::module::conv_transpose2d;
 use burn::tensor::ops::ConvTransposeOptions;
 use burn::tensor::{backend::Backend, Tensor};
 
+use super::im2col::{self, Geometry};
 use super::{sigmoid_clamped, Decoder, Encoder, EncoderOutput, ScaleActivation, SigmoidLogits};
 use rensou_api::{Error, Result};
 
@@ -210,11 +211,64 @@ pub struct ConvEncoder<B: Backend> {
     pub latent_dim: usize,
 }
 
+impl<B: Backend> ConvEncoder<B> {
+    /// The geometries of the stride convolutions and of the heads on `batch` channels-last
+    /// images, when the host convolutions serve this backend and fit the layers.
+    fn host_geometries(&self, batch: usize) -> Option<Vec<Geometry>> {
+        if !im2col::host_available::<B>() {
+            return None;
+        }
+        let (mut h, mut w) = (self.height, self.width);
+        let mut out = Vec::with_capacity(self.convs.len() + 1);
+        for conv in self.convs.iter().chain([&self.loc]) {
+            let g = im2col::conv2d_geometry(conv, batch, h, w)?;
+            (h, w) = (g.small_h, g.small_w);
+            out.push(g);
+        }
+        let same_heads =
+            im2col::conv2d_geometry(&self.scale, batch, out.last()?.big_h, out.last()?.big_w)
+                == out.last().copied();
+        (same_heads && (h, w) == (1, 1)).then_some(out)
+    }
+
+    /// [`Encoder::forward`] on channels-last rows (the images' own HWC order, no permute):
+    /// each convolution is `im2col(h) @ W` ([`im2col`]).
+    fn forward_channels_last(&self, x: Tensor<B, 2>, geometries: &[Geometry]) -> EncoderOutput<B> {
+        let batch = x.dims()[0];
+        let mut h = x.reshape([batch * self.height * self.width, self.image_channels]); // [batch*H*W, C]
+        for (conv, g) in self.convs.iter().zip(geometries) {
+            h = relu(im2col::conv2d(conv, h, g)); // [batch*H_i*W_i, c_i]
+        }
+        let head = geometries[geometries.len() - 1];
+        let loc = im2col::conv2d(&self.loc, h.clone(), &head); // [batch, latent]
+        let raw = im2col::conv2d(&self.scale, h, &head); // [batch, latent]
+        let scale = self.scale_activation.apply(raw, self.scale_eps); // [batch, latent]
+        EncoderOutput { loc, scale }
+    }
+}
+
 impl<B: Backend> Encoder<B> for ConvEncoder<B> {
     /// # Shapes
     /// - `x`: `[batch, H * W * C]` (HWC row-major)
     /// - output: `loc`, `scale` each `[batch, latent_dim]`
     fn forward(&self, x: Tensor<B, 2>) -> EncoderOutput<B> {
+        let batch = x.dims()[0];
+        match self.host_geometries(batch) {
+            Some(geometries) => self.forward_channels_last(x, &geometries),
+            None => self.forward_channels_first(x),
+        }
+    }
+    fn input_dim(&self) -> usize {
+        self.height * self.width * self.image_channels
+    }
+    fn latent_dim(&self) -> usize {
+        self.latent_dim
+    }
+}
+
+impl<B: Backend> ConvEncoder<B> {
+    /// [`Encoder::forward`] through burn's convolutions on `[batch, C, H, W]` maps.
+    fn forward_channels_first(&self, x: Tensor<B, 2>) -> EncoderOutput<B> {
         let batch = x.dims()[0];
         let mut h = x
             .reshape([batch, self.height, self.width, self.image_channels]) // [batch, H, W, C]
@@ -229,12 +283,6 @@ impl<B: Backend> Encoder<B> for ConvEncoder<B> {
         let raw = self.scale.forward(h).reshape([batch, self.latent_dim]); // [batch, latent]
         let scale = self.scale_activation.apply(raw, self.scale_eps); // [batch, latent]
         EncoderOutput { loc, scale }
-    }
-    fn input_dim(&self) -> usize {
-        self.height * self.width * self.image_channels
-    }
-    fn latent_dim(&self) -> usize {
-        self.latent_dim
     }
 }
 
@@ -370,6 +418,46 @@ fn deconv<B: Backend>(layer: &ConvTranspose2d<B>, x: Tensor<B, 4>) -> Tensor<B, 
 }
 
 impl<B: Backend> ConvDecoder<B> {
+    /// The transposed convolutions in order (the input layer first).
+    fn layers(&self) -> impl Iterator<Item = &ConvTranspose2d<B>> {
+        [&self.input].into_iter().chain(&self.deconvs)
+    }
+
+    /// The geometries of the transposed convolutions on `n` latents, when the host
+    /// convolutions serve this backend and fit the layers.
+    fn host_geometries(&self, n: usize) -> Option<Vec<Geometry>> {
+        if !im2col::host_available::<B>() {
+            return None;
+        }
+        let (mut h, mut w) = (1, 1);
+        let mut out = Vec::with_capacity(self.deconvs.len() + 1);
+        for layer in self.layers() {
+            let g = im2col::conv_transpose2d_geometry(layer, n, h, w)?;
+            (h, w) = (g.big_h, g.big_w);
+            out.push(g);
+        }
+        ((h, w) == (self.height, self.width)).then_some(out)
+    }
+
+    /// The decoder up to its last transposed convolution, on channels-last rows: each layer is
+    /// `col2im(h @ W)` ([`im2col`]), and the output is already in the items' HWC order.
+    ///
+    /// # Shapes
+    /// - `z`: `[n, latent]` (the 1x1 input map, channels last)
+    /// - output: `[n, H * W * C]`
+    fn pre_sigmoid_channels_last(&self, z: Tensor<B, 2>, geometries: &[Geometry]) -> Tensor<B, 2> {
+        let n = z.dims()[0];
+        let last = geometries.len().saturating_sub(1);
+        let mut h = z;
+        for (i, (layer, g)) in self.layers().zip(geometries).enumerate() {
+            h = im2col::conv_transpose2d(layer, h, g); // [n*h_i*w_i, c_i]
+            if i < last {
+                h = relu(h);
+            }
+        }
+        h.reshape([n, self.height * self.width * self.image_channels])
+    }
+
     /// The decoder up to its last transposed convolution (before the sigmoid).
     ///
     /// # Shapes
@@ -395,14 +483,26 @@ impl<B: Backend> Decoder<B> for ConvDecoder<B> {
     /// - output: `[n, H * W * C]` (HWC row-major)
     fn forward(&self, z: Tensor<B, 2>) -> Tensor<B, 2> {
         let n = z.dims()[0];
+        if let Some(geometries) = self.host_geometries(n) {
+            let logits = self.pre_sigmoid_channels_last(z, &geometries); // [n, H*W*C]
+            return sigmoid_clamped(logits, self.clamp_eps);
+        }
         sigmoid_clamped(self.pre_sigmoid(z), self.clamp_eps) // [n, C, H, W]
             .permute([0, 2, 3, 1]) // [n, H, W, C]
             .reshape([n, self.height * self.width * self.image_channels]) // [n, H*W*C]
     }
-    /// The logits stay in the convolutions' `(C, H, W)` order (no transposed copy of the
-    /// `[n, C, H, W]` output and of its gradient); the likelihood permutes the data instead.
+    /// With the host convolutions the logits come out channels last, in the items' order; with
+    /// burn's they stay in the convolutions' `(C, H, W)` order (no transposed copy of the
+    /// `[n, C, H, W]` output and of its gradient) and the likelihood permutes the data instead.
     fn forward_logits(&self, z: Tensor<B, 2>) -> Option<SigmoidLogits<B>> {
         let n = z.dims()[0];
+        if let Some(geometries) = self.host_geometries(n) {
+            return Some(SigmoidLogits {
+                logits: self.pre_sigmoid_channels_last(z, &geometries), // [n, H*W*C]
+                eps: self.clamp_eps,
+                chw: None,
+            });
+        }
         let logits = self
             .pre_sigmoid(z) // [n, C, H, W]
             .reshape([n, self.height * self.width * self.image_channels]); // [n, C*H*W]
@@ -417,5 +517,109 @@ impl<B: Backend> Decoder<B> for ConvDecoder<B> {
     }
     fn latent_dim(&self) -> usize {
         self.latent_dim
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::backend::Autodiff;
+    use burn::tensor::Distribution;
+
+    type Inner = burn_flex::Flex;
+    type Ad = Autodiff<Inner>;
+
+    fn values<const D: usize>(t: Tensor<Inner, D>) -> Vec<f32> {
+        t.into_data()
+            .convert::<f32>()
+            .into_vec()
+            .unwrap_or_default()
+    }
+
+    fn assert_close(a: &[f32], b: &[f32], what: &str) {
+        assert_eq!(a.len(), b.len(), "{what}: lengths");
+        for (i, (x, y)) in a.iter().zip(b).enumerate() {
+            let scale = x.abs().max(y.abs()).max(1.0);
+            assert!((x - y).abs() <= 1e-4 * scale, "{what}[{i}]: {x} vs {y}");
+        }
+    }
+
+    /// An odd image (24 x 16, 2 channels, channels 5-7-6) so that no size coincides.
+    fn config() -> ConvEncoderConfig {
+        ConvEncoderConfig::new(24, 16, 2, 3).with_channels(vec![5, 7, 6])
+    }
+
+    /// The channels-last host path computes what burn's convolutions compute, values and every
+    /// parameter's gradient, for the decoder.
+    #[test]
+    fn host_decoder_matches_burn_convolutions() {
+        crate::nn::install_host_kernels::<Inner>();
+        let device = Default::default();
+        let cfg = config();
+        let decoder = cfg.decoder().init::<Ad>(&device);
+        let n = 5;
+        let z = Tensor::<Ad, 2>::random([n, 3], Distribution::Normal(0.0, 1.0), &device);
+        let geometries = decoder.host_geometries(n).expect("host path available");
+        let host = decoder.pre_sigmoid_channels_last(z.clone(), &geometries); // [n, H*W*C]
+        let burn_path = decoder
+            .pre_sigmoid(z) // [n, C, H, W]
+            .permute([0, 2, 3, 1])
+            .reshape([n, 24 * 16 * 2]);
+        assert_close(
+            &values(host.clone().inner()),
+            &values(burn_path.clone().inner()),
+            "values",
+        );
+        // A weighted sum, so every output position carries a different gradient.
+        let w = Tensor::<Ad, 2>::random([n, 24 * 16 * 2], Distribution::Normal(0.0, 1.0), &device);
+        let g_host = (host * w.clone()).sum().backward();
+        let g_burn = (burn_path * w).sum().backward();
+        for (i, layer) in decoder.layers().enumerate() {
+            let a = layer.weight.grad(&g_host).expect("host weight grad");
+            let b = layer.weight.grad(&g_burn).expect("burn weight grad");
+            assert_close(&values(a), &values(b), &format!("layer {i} weight grad"));
+            let bias = layer.bias.as_ref().expect("bias");
+            let (a, b) = (bias.grad(&g_host), bias.grad(&g_burn));
+            assert_close(
+                &values(a.expect("host")),
+                &values(b.expect("burn")),
+                &format!("layer {i} bias grad"),
+            );
+        }
+    }
+
+    /// The same for the encoder, including the gradient with respect to its input.
+    #[test]
+    fn host_encoder_matches_burn_convolutions() {
+        crate::nn::install_host_kernels::<Inner>();
+        let device = Default::default();
+        let encoder = config().init::<Ad>(&device);
+        let batch = 4;
+        let x = Tensor::<Ad, 2>::random([batch, 24 * 16 * 2], Distribution::Default, &device)
+            .require_grad();
+        let geometries = encoder.host_geometries(batch).expect("host path available");
+        let host = encoder.forward_channels_last(x.clone(), &geometries);
+        let burn_path = encoder.forward_channels_first(x.clone());
+        for (a, b, what) in [
+            (host.loc.clone(), burn_path.loc.clone(), "loc"),
+            (host.scale.clone(), burn_path.scale.clone(), "scale"),
+        ] {
+            assert_close(&values(a.inner()), &values(b.inner()), what);
+        }
+        let w = Tensor::<Ad, 2>::random([batch, 3], Distribution::Normal(0.0, 1.0), &device);
+        let g_host = (host.loc * w.clone() + host.scale.log()).sum().backward();
+        let g_burn = (burn_path.loc * w + burn_path.scale.log()).sum().backward();
+        let grad_x = |g| values(x.grad(g).expect("input grad"));
+        assert_close(&grad_x(&g_host), &grad_x(&g_burn), "input grad");
+        for (i, conv) in encoder
+            .convs
+            .iter()
+            .chain([&encoder.loc, &encoder.scale])
+            .enumerate()
+        {
+            let a = conv.weight.grad(&g_host).expect("host weight grad");
+            let b = conv.weight.grad(&g_burn).expect("burn weight grad");
+            assert_close(&values(a), &values(b), &format!("conv {i} weight grad"));
+        }
     }
 }

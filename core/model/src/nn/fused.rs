@@ -15,10 +15,6 @@
 //! other backend (CUDA, whose fusion compiler already merges elementwise chains) takes the
 //! composed path, which computes the same function.
 
-use std::any::{Any, TypeId};
-use std::collections::HashMap;
-use std::sync::{OnceLock, RwLock};
-
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
 use burn::backend::autodiff::grads::Gradients;
@@ -29,7 +25,7 @@ use burn::tensor::ops::FloatTensor;
 use burn::tensor::{DType, Tensor, TensorData, TensorPrimitive};
 use rayon::prelude::*;
 
-use super::sigmoid_clamped;
+use super::{host, sigmoid_clamped};
 use crate::dist::DistFamily;
 
 /// What the fused likelihood computes: `weight * sum_f log family(x_f; loc_f, scale)` with
@@ -119,11 +115,7 @@ pub fn sigmoid_likelihood_sum<B: Backend>(
     x: Tensor<B, 2>,
     p: SigmoidLikelihood,
 ) -> Tensor<B, 1> {
-    let fused = registry()
-        .read()
-        .ok()
-        .and_then(|map| map.get(&TypeId::of::<B>()).copied())
-        .and_then(|entry| entry.downcast_ref::<Kernel<B>>().copied());
+    let fused = host::lookup::<Kernel<B>>();
     let f32_inputs = logits.dtype() == DType::F32 && x.dtype() == DType::F32;
     match fused {
         Some(kernel) if f32_inputs => kernel(logits, x, p),
@@ -134,28 +126,14 @@ pub fn sigmoid_likelihood_sum<B: Backend>(
 /// A fused kernel for backend `B`.
 type Kernel<B> = fn(Tensor<B, 2>, Tensor<B, 2>, SigmoidLikelihood) -> Tensor<B, 1>;
 
-/// Kernels by backend type; values are `&'static Kernel<B>` behind `dyn Any`.
-type Registry = RwLock<HashMap<TypeId, &'static (dyn Any + Send + Sync)>>;
-
-fn registry() -> &'static Registry {
-    static REGISTRY: OnceLock<Registry> = OnceLock::new();
-    REGISTRY.get_or_init(|| RwLock::new(HashMap::new()))
-}
-
-fn register<B: Backend>(kernel: Kernel<B>) {
-    if let Ok(mut map) = registry().write() {
-        map.entry(TypeId::of::<B>())
-            .or_insert_with(|| Box::leak(Box::new(kernel)));
-    }
-}
-
 /// Registers the fused host kernels for the CPU backend `I` and for `Autodiff<I>` (idempotent,
 /// cheap). Call it once for a backend whose tensors live in host memory (burn-flex): reading
 /// them back is then free. On a GPU backend it would copy every decoder output to the host
 /// and back, so do not call it there.
 pub fn install_host_kernels<I: Backend>() {
-    register::<I>(host_inner::<I>);
-    register::<Autodiff<I>>(host_autodiff::<I>);
+    host::register::<Kernel<I>>(host_inner::<I>);
+    host::register::<Kernel<Autodiff<I>>>(host_autodiff::<I>);
+    super::im2col::install::<I>();
 }
 
 /// The fused kernel on the inner (non-autodiff) backend: sums only.
@@ -619,15 +597,10 @@ mod tests {
     #[test]
     fn kernels_are_registered_per_backend() {
         install_host_kernels::<Inner>();
-        let map = registry().read().map(|m| m.len()).unwrap_or(0);
-        assert!(map >= 2);
-        let has = |id: TypeId| {
-            registry()
-                .read()
-                .map(|m| m.contains_key(&id))
-                .unwrap_or(false)
-        };
-        assert!(has(TypeId::of::<Ad>()) && has(TypeId::of::<Inner>()));
+        assert!(host::lookup::<Kernel<Inner>>().is_some());
+        assert!(host::lookup::<Kernel<Ad>>().is_some());
+        assert!(super::super::im2col::host_available::<Inner>());
+        assert!(super::super::im2col::host_available::<Ad>());
     }
 
     #[test]

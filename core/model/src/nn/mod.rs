@@ -21,6 +21,8 @@
 mod conv;
 mod conv1d;
 mod fused;
+mod host;
+mod im2col;
 mod layers;
 mod mlp;
 
