@@ -24,7 +24,8 @@
 # (default $OUT, else /tmp/gpu_check): bench.jsonl, train/metrics.jsonl, summary.json.
 #
 # Environment: EPOCHS (2), OUT_DIR, CUDARC_CUDA_VERSION (13000, build time), BUILD_LIMIT_S
-# (330), BENCH_LIMIT_S (240; the first CUDA run of each process compiles its kernels),
+# (330), SMOKE_LIMIT_S (120), BENCH_LIMIT_S (240; the first CUDA run of each process compiles
+# its kernels),
 # TRAIN_LIMIT_S (what is left of 570 s).
 set -uo pipefail
 
@@ -129,6 +130,24 @@ chmod +x "$UNPACK/rensou-run" "$UNPACK/python"
 RENSOU="$UNPACK/rensou-run"
 MNIST="$UNPACK/mnist"
 "$RENSOU" --help >/dev/null || { log "the bundled rensou does not start here"; exit 1; }
+
+# --- 1b. smoke: one tiny step, each stage timed --------------------------------------------
+# (On the first lent GPU, 2026-12-04, every CUDA run of this script's earlier version ran out
+# of time without a single step reported: this shows where the time goes, with cubecl's
+# compilation and autotune log, and skips the long steps when even this cannot finish.)
+log "smoke: a tiny VAE (K = 2, batch 16), each stage timed"
+if RENSOU_BENCH_TRACE=1 CUBECL_DEBUG_LOG="$OUT_DIR/cubecl.log" timeout "${SMOKE_LIMIT_S:-120}" \
+  "$RENSOU" bench train --k 2 --batch 16 --steps 2 --warmup 1 --rounds 1 --modalities 1 \
+  >"$OUT_DIR/smoke.log" 2>&1; then
+  grep -E "\[child\]|samples/s" "$OUT_DIR/smoke.log" >&2
+else
+  tail -n 15 "$OUT_DIR/smoke.log" >&2
+  if [[ -s $OUT_DIR/cubecl.log ]]; then
+    log "cubecl log: $(wc -l <"$OUT_DIR/cubecl.log") lines; its end:"
+    tail -c 2000 "$OUT_DIR/cubecl.log" >&2
+  fi
+  log "the smoke run did not finish: skipping the bench and the training"; exit 1
+fi
 
 # --- 2. bench ---------------------------------------------------------------------------
 if [[ $DRY == 1 ]]; then

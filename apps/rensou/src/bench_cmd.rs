@@ -223,6 +223,7 @@ fn bench_child(args: &BenchTrainArgs) -> anyhow::Result<()> {
         args.steps,
         args.warmup,
         &device,
+        trace_requested().then_some(&|stage: &str| eprintln!("  [child] {stage}")),
     )?;
     let line = json!({
         "backend": backend::describe(&device),
@@ -247,6 +248,14 @@ runpy.run_path(script, run_name='__main__')\n\
 r = resource.getrusage(resource.RUSAGE_SELF)\n\
 print(json.dumps({'peak_rss_kb': r.ru_maxrss, 'cpu_s': r.ru_utime + r.ru_stime}))\n";
 
+/// The environment variable that makes `rensou bench train` show each child's stages (model
+/// built, inputs on the device, every step, each waited for) as they finish, on stderr.
+pub const TRACE_ENV: &str = "RENSOU_BENCH_TRACE";
+
+fn trace_requested() -> bool {
+    std::env::var_os(TRACE_ENV).is_some_and(|v| !v.is_empty() && v != "0")
+}
+
 /// One measured run of either side.
 #[derive(Clone, Debug)]
 struct Run {
@@ -262,6 +271,22 @@ struct Run {
 /// one or more JSON lines, the first being its result and any line holding `cpu_s` /
 /// `peak_rss_kb` adding those.
 fn measure(mut cmd: Command, what: &str) -> anyhow::Result<Run> {
+    if trace_requested() {
+        cmd.stderr(std::process::Stdio::inherit()); // the child's stages, as they happen
+    }
+    // A child must not outlive an interrupted bench (a timeout kills only this process): on
+    // Linux the kernel kills it when this process dies.
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: prctl is async-signal-safe and touches only the child's own settings.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+    }
     let busy_before = busy_cpu_seconds();
     let start = Instant::now();
     let out = cmd

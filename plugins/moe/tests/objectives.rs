@@ -390,7 +390,7 @@ fn bench_paper_mmvae() {
     let config = MmvaeConfig::new(modalities.into_iter().take(m).collect());
     let device = Default::default();
     let result = rensou_model::mmvae::bench_train_steps::<TestBackend>(
-        &config, 128, &objective, steps, 2, &device,
+        &config, 128, &objective, steps, 2, &device, None,
     )
     .expect("bench");
     println!("{}", serde_json::to_string(&result).expect("json"));

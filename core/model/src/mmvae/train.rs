@@ -75,6 +75,10 @@ pub struct BenchResult {
 /// from `config` on fixed random inputs in `[0, 1)` and reports the throughput of the timed
 /// steps. Meant for `rensou bench train`, beside the PyTorch reference
 /// (`shared/bench/torch_reference.py`).
+///
+/// With `trace`, each stage (model built, inputs on the device, every step) is reported to it
+/// as it finishes, each step waited for: a diagnosis mode for a first run on a new device
+/// (where kernel compilation can dominate), whose waits slow the timed steps a little.
 pub fn bench_train_steps<B: AutodiffBackend>(
     config: &MmvaeConfig,
     batch: usize,
@@ -82,31 +86,51 @@ pub fn bench_train_steps<B: AutodiffBackend>(
     steps: usize,
     warmup: usize,
     device: &B::Device,
+    trace: Option<&dyn Fn(&str)>,
 ) -> Result<BenchResult> {
     if batch == 0 || steps == 0 {
         return Err(Error::config("bench", "batch and steps must be >= 1"));
     }
     objective.validate()?;
+    let stage = Instant::now();
+    // Reports a finished stage; `wait` (a loss) is read back first so its work has ended.
+    let report = |what: &str, wait: Option<&Tensor<B::InnerBackend, 1>>| {
+        if let Some(trace) = trace {
+            let value = wait.map(|l| l.clone().into_scalar().elem::<f64>());
+            let value = value.map(|v| format!(", loss {v:.2}")).unwrap_or_default();
+            trace(&format!(
+                "{what} at {:.2} s{value}",
+                stage.elapsed().as_secs_f64()
+            ));
+        }
+    };
     let mut model = config.init::<B>(device)?;
     let mut optim = paper_adam().init::<B, _>();
+    report("model built", None);
     let xs: Vec<Tensor<B, 2>> = config
         .modalities
         .iter()
         .map(|m| Tensor::random([batch, m.features()], Distribution::Default, device))
         .collect();
+    if trace.is_some() {
+        let _ = xs.first().map(|x| x.clone().sum().into_scalar()); // the device is up
+        report("inputs on the device", None);
+    }
     let mut last = None;
-    for _ in 0..warmup {
+    for i in 0..warmup {
         let (next, loss) = train_step(model, &mut optim, &xs, objective, 1e-3)?;
         model = next;
+        report(&format!("warm-up step {}/{warmup}", i + 1), Some(&loss));
         last = Some(loss);
     }
     if let Some(loss) = last.take() {
         let _ = loss.into_scalar(); // wait for the warm-up to finish
     }
     let start = Instant::now();
-    for _ in 0..steps {
+    for i in 0..steps {
         let (next, loss) = train_step(model, &mut optim, &xs, objective, 1e-3)?;
         model = next;
+        report(&format!("step {}/{steps}", i + 1), Some(&loss));
         last = Some(loss);
     }
     let last_loss = match last {
