@@ -523,26 +523,9 @@ impl<B: Backend> Decoder<B> for ConvDecoder<B> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::backend::Autodiff;
     use burn::tensor::Distribution;
 
-    type Inner = burn_flex::Flex;
-    type Ad = Autodiff<Inner>;
-
-    fn values<const D: usize>(t: Tensor<Inner, D>) -> Vec<f32> {
-        t.into_data()
-            .convert::<f32>()
-            .into_vec()
-            .unwrap_or_default()
-    }
-
-    fn assert_close(a: &[f32], b: &[f32], what: &str) {
-        assert_eq!(a.len(), b.len(), "{what}: lengths");
-        for (i, (x, y)) in a.iter().zip(b).enumerate() {
-            let scale = x.abs().max(y.abs()).max(1.0);
-            assert!((x - y).abs() <= 1e-4 * scale, "{what}[{i}]: {x} vs {y}");
-        }
-    }
+    use crate::nn::test_util::{assert_close, values, Ad, Inner};
 
     /// An odd image (24 x 16, 2 channels, channels 5-7-6) so that no size coincides.
     fn config() -> ConvEncoderConfig {
@@ -568,6 +551,7 @@ mod tests {
         assert_close(
             &values(host.clone().inner()),
             &values(burn_path.clone().inner()),
+            1e-4,
             "values",
         );
         // A weighted sum, so every output position carries a different gradient.
@@ -577,12 +561,18 @@ mod tests {
         for (i, layer) in decoder.layers().enumerate() {
             let a = layer.weight.grad(&g_host).expect("host weight grad");
             let b = layer.weight.grad(&g_burn).expect("burn weight grad");
-            assert_close(&values(a), &values(b), &format!("layer {i} weight grad"));
+            assert_close(
+                &values(a),
+                &values(b),
+                1e-4,
+                &format!("layer {i} weight grad"),
+            );
             let bias = layer.bias.as_ref().expect("bias");
             let (a, b) = (bias.grad(&g_host), bias.grad(&g_burn));
             assert_close(
                 &values(a.expect("host")),
                 &values(b.expect("burn")),
+                1e-4,
                 &format!("layer {i} bias grad"),
             );
         }
@@ -604,13 +594,13 @@ mod tests {
             (host.loc.clone(), burn_path.loc.clone(), "loc"),
             (host.scale.clone(), burn_path.scale.clone(), "scale"),
         ] {
-            assert_close(&values(a.inner()), &values(b.inner()), what);
+            assert_close(&values(a.inner()), &values(b.inner()), 1e-4, what);
         }
         let w = Tensor::<Ad, 2>::random([batch, 3], Distribution::Normal(0.0, 1.0), &device);
         let g_host = (host.loc * w.clone() + host.scale.log()).sum().backward();
         let g_burn = (burn_path.loc * w + burn_path.scale.log()).sum().backward();
         let grad_x = |g| values(x.grad(g).expect("input grad"));
-        assert_close(&grad_x(&g_host), &grad_x(&g_burn), "input grad");
+        assert_close(&grad_x(&g_host), &grad_x(&g_burn), 1e-4, "input grad");
         for (i, conv) in encoder
             .convs
             .iter()
@@ -619,7 +609,12 @@ mod tests {
         {
             let a = conv.weight.grad(&g_host).expect("host weight grad");
             let b = conv.weight.grad(&g_burn).expect("burn weight grad");
-            assert_close(&values(a), &values(b), &format!("conv {i} weight grad"));
+            assert_close(
+                &values(a),
+                &values(b),
+                1e-4,
+                &format!("conv {i} weight grad"),
+            );
         }
     }
 }

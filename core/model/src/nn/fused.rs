@@ -512,23 +512,7 @@ mod tests {
     use super::*;
     use burn::tensor::Distribution;
 
-    type Inner = burn_flex::Flex;
-    type Ad = Autodiff<Inner>;
-
-    fn values<const D: usize>(t: Tensor<Inner, D>) -> Vec<f32> {
-        t.into_data()
-            .convert::<f32>()
-            .into_vec()
-            .unwrap_or_default()
-    }
-
-    fn assert_close(a: &[f32], b: &[f32], tol: f32, what: &str) {
-        assert_eq!(a.len(), b.len(), "{what}: lengths");
-        for (i, (x, y)) in a.iter().zip(b).enumerate() {
-            let scale = x.abs().max(y.abs()).max(1.0);
-            assert!((x - y).abs() <= tol * scale, "{what}[{i}]: {x} vs {y}");
-        }
-    }
+    use crate::nn::test_util::{assert_close, values, Ad, Inner};
 
     /// Fused and composed agree on values and logit gradients, with logits wide enough that
     /// some sigmoids are clamped (zero gradient there) and a feature count that leaves a tail

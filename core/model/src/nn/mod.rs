@@ -25,6 +25,8 @@ mod host;
 mod im2col;
 mod layers;
 mod mlp;
+#[cfg(test)]
+mod test_util;
 
 pub use conv::{ConvDecoder, ConvDecoderConfig, ConvEncoder, ConvEncoderConfig};
 pub use conv1d::{Conv1dDecoder, Conv1dEncoder, Conv1dEncoderConfig};
