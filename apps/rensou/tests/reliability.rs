@@ -472,3 +472,88 @@ fn paper_refuses_a_directory_that_is_not_a_study() {
     let e = refused(d, &["paper", "--out", "stuff"]);
     assert!(e.contains("not a study"), "{e}");
 }
+
+/// The PIDs of `rensou bench train --child` processes whose parent is `parent`.
+#[cfg(target_os = "linux")]
+fn bench_children(parent: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+        // stat: "pid (comm) state ppid ..."; comm may hold spaces, so split after the ')'.
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok());
+        let is_child = cmdline.split(|&b| b == 0).any(|arg| arg == b"--child");
+        if is_child && ppid == Some(parent) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+/// A bench that is killed (a timeout, Ctrl-C) takes its measuring child with it: on the first
+/// GPU, `timeout` killed the bench and its CUDA child ran on, holding the GPU.
+#[cfg(target_os = "linux")]
+#[test]
+fn killing_a_bench_kills_its_child() {
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut bench = {
+        let _spawning = spawn_lock();
+        Command::new(env!("CARGO_BIN_EXE_rensou"))
+            .current_dir(dir.path())
+            .args([
+                "bench", "train", "--k", "20", "--steps", "100000", "--rounds", "1",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the bench")
+    };
+    let parent = bench.id();
+    let start = Instant::now();
+    let children = loop {
+        let found = bench_children(parent);
+        if !found.is_empty() || start.elapsed() > Duration::from_secs(30) {
+            break found;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(
+        !children.is_empty(),
+        "the bench started no child within 30 s"
+    );
+    bench.kill().expect("kill the bench");
+    let _ = bench.wait();
+    let alive = |pid: u32| {
+        // A killed child is reaped by init; until then it shows as a zombie ("Z").
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|s| {
+                s.rsplit_once(')')
+                    .map(|(_, rest)| rest.trim_start().starts_with('Z'))
+            })
+            .map(|zombie| !zombie)
+            .unwrap_or(false)
+    };
+    let start = Instant::now();
+    while children.iter().any(|&pid| alive(pid)) && start.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let survivors: Vec<u32> = children.iter().copied().filter(|&pid| alive(pid)).collect();
+    for pid in &survivors {
+        let _ = Command::new("kill").args(["-9", &pid.to_string()]).status(); // no stray load
+    }
+    assert!(
+        survivors.is_empty(),
+        "the bench's child outlived it: {survivors:?}"
+    );
+}
