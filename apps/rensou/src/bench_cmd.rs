@@ -41,6 +41,10 @@ use crate::backend;
 pub enum BenchCommand {
     /// Training samples/s of the paper's models on random inputs, interleaved with the PyTorch
     /// reference (one JSON line per config, then a summary line).
+    ///
+    /// With RENSOU_BENCH_TRACE=1, each rensou run prints its stages (model built, inputs on the
+    /// device, every step with its loss) to stderr as they finish, each waited for: for a first
+    /// run on a new device, where kernel compilation can dominate.
     Train(BenchTrainArgs),
 }
 
