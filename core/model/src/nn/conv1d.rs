@@ -15,6 +15,7 @@ use burn::tensor::activation::relu;
 use burn::tensor::{backend::Backend, Tensor};
 
 use super::conv::stride_sizes;
+use super::im2col::{self, Geometry};
 use super::{sigmoid_clamped, Decoder, Encoder, EncoderOutput, ScaleActivation, SigmoidLogits};
 use rensou_api::{Error, Result};
 
@@ -181,6 +182,63 @@ impl<B: Backend> Encoder<B> for Conv1dEncoder<B> {
     /// - `x`: `[batch, C * L]` (channel-major, as `[C, L]` items are stored)
     /// - output: `loc`, `scale` each `[batch, latent_dim]`
     fn forward(&self, x: Tensor<B, 2>) -> EncoderOutput<B> {
+        match self.host_geometries(x.dims()[0]) {
+            Some(geometries) => self.forward_channels_last(x, &geometries),
+            None => self.forward_channels_first(x),
+        }
+    }
+    fn input_dim(&self) -> usize {
+        self.in_channels * self.length
+    }
+    fn latent_dim(&self) -> usize {
+        self.latent_dim
+    }
+}
+
+impl<B: Backend> Conv1dEncoder<B> {
+    /// The geometries of the convolutions on `batch` channels-last signals, when the host
+    /// convolutions serve this backend and fit the layers.
+    fn host_geometries(&self, batch: usize) -> Option<Vec<Geometry>> {
+        if !im2col::host_available::<B>() {
+            return None;
+        }
+        let mut len = self.length;
+        let mut out = Vec::with_capacity(self.convs.len());
+        for conv in &self.convs {
+            let g = im2col::conv1d_geometry(conv, batch, len)?;
+            len = g.small_w;
+            out.push(g);
+        }
+        Some(out)
+    }
+
+    /// [`Encoder::forward`] with the convolutions on channels-last rows `[batch * l, c]`
+    /// ([`im2col`]); the heads see the last map in its `(c, l)` order, as on the other path.
+    fn forward_channels_last(&self, x: Tensor<B, 2>, geometries: &[Geometry]) -> EncoderOutput<B> {
+        let batch = x.dims()[0];
+        let mut h = x
+            .reshape([batch, self.in_channels, self.length]) // [batch, C, L]
+            .permute([0, 2, 1]) // [batch, L, C]
+            .reshape([batch * self.length, self.in_channels]); // [batch*L, C]
+        let (mut c, mut l) = (self.in_channels, self.length);
+        for (conv, g) in self.convs.iter().zip(geometries) {
+            h = relu(im2col::conv1d(conv, h, g)); // [batch*l_i, c_i]
+            (c, l) = (conv.weight.dims()[0], g.small_w);
+        }
+        let flat = h
+            .reshape([batch, l, c])
+            .permute([0, 2, 1]) // [batch, c_k, l_k]
+            .reshape([batch, c * l]);
+        EncoderOutput {
+            loc: self.loc.forward(flat.clone()), // [batch, latent]
+            scale: self
+                .scale_activation
+                .apply(self.scale.forward(flat), self.scale_eps), // [batch, latent]
+        }
+    }
+
+    /// [`Encoder::forward`] through burn's convolutions on `[batch, C, L]` signals.
+    fn forward_channels_first(&self, x: Tensor<B, 2>) -> EncoderOutput<B> {
         let batch = x.dims()[0];
         let mut h = x.reshape([batch, self.in_channels, self.length]); // [batch, C, L]
         for conv in &self.convs {
@@ -194,12 +252,6 @@ impl<B: Backend> Encoder<B> for Conv1dEncoder<B> {
                 .scale_activation
                 .apply(self.scale.forward(flat), self.scale_eps), // [batch, latent]
         }
-    }
-    fn input_dim(&self) -> usize {
-        self.in_channels * self.length
-    }
-    fn latent_dim(&self) -> usize {
-        self.latent_dim
     }
 }
 
@@ -225,6 +277,40 @@ pub struct Conv1dDecoder<B: Backend> {
 }
 
 impl<B: Backend> Conv1dDecoder<B> {
+    /// The geometries of the transposed convolutions on `n` latents, when the host
+    /// convolutions serve this backend and fit the layers.
+    fn host_geometries(&self, n: usize) -> Option<Vec<Geometry>> {
+        if !im2col::host_available::<B>() {
+            return None;
+        }
+        let mut len = self.bottom;
+        let mut out = Vec::with_capacity(self.deconvs.len());
+        for layer in &self.deconvs {
+            let g = im2col::conv_transpose1d_geometry(layer, n, len)?;
+            len = g.big_w;
+            out.push(g);
+        }
+        (len == self.length).then_some(out)
+    }
+
+    /// The logits with the transposed convolutions on channels-last rows ([`im2col`]):
+    /// `[n, L * C]`, in `(L, C)` order.
+    fn logits_channels_last(&self, z: Tensor<B, 2>, geometries: &[Geometry]) -> Tensor<B, 2> {
+        let n = z.dims()[0];
+        let mut h = relu(self.input.forward(z))
+            .reshape([n, self.top_channels, self.bottom])
+            .permute([0, 2, 1]) // [n, l_k, c_k]
+            .reshape([n * self.bottom, self.top_channels]);
+        let last = geometries.len().saturating_sub(1);
+        for (i, (layer, g)) in self.deconvs.iter().zip(geometries).enumerate() {
+            h = im2col::conv_transpose1d(layer, h, g); // [n*l_i, c_i]
+            if i < last {
+                h = relu(h);
+            }
+        }
+        h.reshape([n, self.length * self.in_channels]) // [n, L*C]
+    }
+
     /// The logits, `[n, C * L]` in item order.
     fn logits(&self, z: Tensor<B, 2>) -> Tensor<B, 2> {
         let n = z.dims()[0];
@@ -245,9 +331,26 @@ impl<B: Backend> Decoder<B> for Conv1dDecoder<B> {
     /// - `z`: `[n, latent_dim]`
     /// - output: `[n, C * L]` (item order)
     fn forward(&self, z: Tensor<B, 2>) -> Tensor<B, 2> {
+        let n = z.dims()[0];
+        if let Some(geometries) = self.host_geometries(n) {
+            return sigmoid_clamped(self.logits_channels_last(z, &geometries), self.clamp_eps)
+                .reshape([n, self.length, self.in_channels])
+                .permute([0, 2, 1]) // [n, C, L]
+                .reshape([n, self.in_channels * self.length]);
+        }
         sigmoid_clamped(self.logits(z), self.clamp_eps)
     }
+    /// With the host convolutions the logits come in `(L, C)` order, which `chw` states as
+    /// `[1, C, L]` items with `(L, 1, C)` logits, so the likelihood permutes the (smaller)
+    /// data instead of the logits; else in the items' own `(C, L)` order.
     fn forward_logits(&self, z: Tensor<B, 2>) -> Option<SigmoidLogits<B>> {
+        if let Some(geometries) = self.host_geometries(z.dims()[0]) {
+            return Some(SigmoidLogits {
+                logits: self.logits_channels_last(z, &geometries),
+                eps: self.clamp_eps,
+                chw: Some([1, self.in_channels, self.length]),
+            });
+        }
         Some(SigmoidLogits {
             logits: self.logits(z),
             eps: self.clamp_eps,
@@ -286,13 +389,131 @@ mod tests {
         // The logits are the sigmoid's input, in item order.
         let z = Tensor::<B, 2>::zeros([2, 20], &device);
         let logits = dec.forward_logits(z.clone()).unwrap();
-        assert!(logits.chw.is_none());
-        let a: Vec<f32> = sigmoid_clamped(logits.logits, logits.eps)
-            .into_data()
-            .to_vec()
-            .unwrap();
+        let mut a = sigmoid_clamped(logits.logits, logits.eps);
+        if let Some([h, w, c]) = logits.chw {
+            // Logits in (C, H, W) order for items in (H, W, C) order: back to the items'.
+            a = a
+                .reshape([2, c, h, w])
+                .permute([0, 2, 3, 1])
+                .reshape([2, h * w * c]);
+        }
+        let a: Vec<f32> = a.into_data().to_vec().unwrap();
         let b: Vec<f32> = dec.forward(z).into_data().to_vec().unwrap();
         assert_eq!(a, b);
+    }
+
+    /// The channels-last host path computes what burn's 1-D convolutions compute: values,
+    /// the input gradient and every parameter's gradient, encoder and decoder.
+    #[test]
+    fn host_path_matches_burn_convolutions() {
+        use crate::nn::test_util::{assert_close, values};
+        use burn::tensor::Distribution;
+        crate::nn::install_host_kernels::<burn_flex::Flex>();
+        let device = Default::default();
+        let config = Conv1dEncoderConfig::for_items("net", &[3, 16], 4).unwrap();
+        let enc = config.init::<B>(&device);
+        let dec = config.init_decoder::<B>(&device);
+        let (batch, n) = (3, 5);
+        let x =
+            Tensor::<B, 2>::random([batch, 3 * 16], Distribution::Default, &device).require_grad();
+        let geometries = enc.host_geometries(batch).expect("host encoder path");
+        let host = enc.forward_channels_last(x.clone(), &geometries);
+        let burn_path = enc.forward_channels_first(x.clone());
+        assert_close(
+            &values(host.loc.clone().inner()),
+            &values(burn_path.loc.clone().inner()),
+            1e-4,
+            "loc",
+        );
+        let g_host = (host.loc.sum() + host.scale.log().sum()).backward();
+        let g_burn = (burn_path.loc.sum() + burn_path.scale.log().sum()).backward();
+        let grad_x = |g| values(x.grad(g).expect("input grad"));
+        assert_close(&grad_x(&g_host), &grad_x(&g_burn), 1e-4, "input grad");
+        for (i, conv) in enc.convs.iter().enumerate() {
+            let (a, b) = (conv.weight.grad(&g_host), conv.weight.grad(&g_burn));
+            assert_close(
+                &values(a.expect("host")),
+                &values(b.expect("burn")),
+                1e-4,
+                &format!("conv {i}"),
+            );
+        }
+
+        let z = Tensor::<B, 2>::random([n, 4], Distribution::Normal(0.0, 1.0), &device);
+        let geometries = dec.host_geometries(n).expect("host decoder path");
+        let host = dec
+            .logits_channels_last(z.clone(), &geometries) // [n, L*C]
+            .reshape([n, 16, 3])
+            .permute([0, 2, 1])
+            .reshape([n, 3 * 16]);
+        let burn_path = dec.logits(z); // [n, C*L]
+        assert_close(
+            &values(host.clone().inner()),
+            &values(burn_path.clone().inner()),
+            1e-4,
+            "logits",
+        );
+        let w = Tensor::<B, 2>::random([n, 3 * 16], Distribution::Normal(0.0, 1.0), &device);
+        let g_host = (host * w.clone()).sum().backward();
+        let g_burn = (burn_path * w).sum().backward();
+        for (i, layer) in dec.deconvs.iter().enumerate() {
+            let (a, b) = (layer.weight.grad(&g_host), layer.weight.grad(&g_burn));
+            assert_close(
+                &values(a.expect("host")),
+                &values(b.expect("burn")),
+                1e-4,
+                &format!("deconv {i}"),
+            );
+            let bias = layer.bias.as_ref().expect("bias");
+            let (a, b) = (bias.grad(&g_host), bias.grad(&g_burn));
+            assert_close(
+                &values(a.expect("host")),
+                &values(b.expect("burn")),
+                1e-4,
+                &format!("deconv {i} bias"),
+            );
+        }
+        let (a, b) = (
+            dec.input.weight.grad(&g_host),
+            dec.input.weight.grad(&g_burn),
+        );
+        assert_close(
+            &values(a.expect("host")),
+            &values(b.expect("burn")),
+            1e-4,
+            "input layer",
+        );
+    }
+
+    /// Forward + backward of the audio decoder (spectrogram items [32, 64], latent 20) on
+    /// 2 560 latents (M*K*B for 2 modalities, K = 20, batch 64), burn's convolutions against
+    /// the channels-last path, interleaved. Run by hand:
+    /// `RAYON_NUM_THREADS=2 cargo test --release -p rensou-model --lib decoder_speed -- --ignored --nocapture`
+    #[test]
+    #[ignore]
+    fn decoder_speed() {
+        use burn::tensor::Distribution;
+        use std::time::Instant;
+        crate::nn::install_host_kernels::<burn_flex::Flex>();
+        let device = Default::default();
+        let config = Conv1dEncoderConfig::for_items("net", &[32, 64], 20).unwrap();
+        let dec = config.init_decoder::<B>(&device);
+        let n = 2560;
+        let z = Tensor::<B, 2>::random([n, 20], Distribution::Normal(0.0, 1.0), &device);
+        let geometries = dec.host_geometries(n).expect("host path");
+        let time = |f: &dyn Fn() -> Tensor<B, 2>| {
+            let start = Instant::now();
+            let _ = f().sum().backward();
+            start.elapsed().as_secs_f64()
+        };
+        for round in 1..=3 {
+            let burn_s = time(&|| dec.logits(z.clone()));
+            let host_s = time(&|| dec.logits_channels_last(z.clone(), &geometries));
+            println!(
+                "round {round}: burn {burn_s:.3} s, channels last {host_s:.3} s, x{:.2}",
+                burn_s / host_s
+            );
+        }
     }
 
     #[test]

@@ -20,8 +20,8 @@ use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{unary, Backward, Ops, OpsKind};
 use burn::backend::Autodiff;
-use burn::nn::conv::{Conv2d, ConvTranspose2d};
-use burn::nn::PaddingConfig2d;
+use burn::nn::conv::{Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d};
+use burn::nn::{PaddingConfig1d, PaddingConfig2d};
 use burn::tensor::backend::Backend;
 use burn::tensor::ops::FloatTensor;
 use burn::tensor::{DType, Tensor, TensorData, TensorPrimitive};
@@ -63,6 +63,24 @@ pub struct Geometry {
 }
 
 impl Geometry {
+    /// A one-row grid (1-D signals as `1 x len` maps) of `channels`, widths still to be set.
+    fn line(items: usize, channels: usize) -> Self {
+        Geometry {
+            items,
+            channels,
+            small_h: 1,
+            small_w: 0,
+            big_h: 1,
+            big_w: 0,
+            kernel_h: 1,
+            kernel_w: 0,
+            stride_h: 1,
+            stride_w: 1,
+            pad_h: 0,
+            pad_w: 0,
+        }
+    }
+
     /// Width of a column row: one `channels` vector per kernel tap.
     pub fn cols_width(&self) -> usize {
         self.kernel_h * self.kernel_w * self.channels
@@ -374,6 +392,91 @@ pub(crate) fn conv_transpose2d<B: Backend>(
         .reshape([c_in, kh * kw * c_out]);
     let cols = x.matmul(weight); // [items * h * w, kh * kw * c_out]
     add_bias(col2im(cols, *g), layer.bias.as_ref().map(|b| b.val()))
+}
+
+/// The geometry of the 1-D convolution `layer` on `items` channels-last signals of `len`
+/// (a `1 x len` grid), when this path supports it; else `None`.
+pub(crate) fn conv1d_geometry<B: Backend>(
+    layer: &Conv1d<B>,
+    items: usize,
+    len: usize,
+) -> Option<Geometry> {
+    let [_, c_in, k] = layer.weight.dims();
+    let (left, right) = match layer.padding {
+        PaddingConfig1d::Valid => (0, 0),
+        PaddingConfig1d::Explicit(l, r) => (l, r),
+        PaddingConfig1d::Same => return None,
+    };
+    if layer.groups != 1 || layer.dilation != 1 || layer.stride == 0 {
+        return None;
+    }
+    Some(Geometry {
+        small_w: (len + left + right).checked_sub(k)? / layer.stride + 1,
+        big_w: len,
+        kernel_w: k,
+        stride_w: layer.stride,
+        pad_w: left,
+        ..Geometry::line(items, c_in)
+    })
+}
+
+/// The geometry of the 1-D transposed convolution `layer` on `items` channels-last signals of
+/// `len`, when this path supports it; else `None`.
+pub(crate) fn conv_transpose1d_geometry<B: Backend>(
+    layer: &ConvTranspose1d<B>,
+    items: usize,
+    len: usize,
+) -> Option<Geometry> {
+    let [_, c_out, k] = layer.weight.dims();
+    if layer.groups != 1 || layer.dilation != 1 || len == 0 {
+        return None;
+    }
+    Some(Geometry {
+        small_w: len,
+        big_w: ((len - 1) * layer.stride + k + layer.padding_out).checked_sub(2 * layer.padding)?,
+        kernel_w: k,
+        stride_w: layer.stride,
+        pad_w: layer.padding,
+        ..Geometry::line(items, c_out)
+    })
+}
+
+/// The 1-D `layer` on channels-last rows: `im2col(x) @ W + bias`.
+///
+/// # Shapes
+/// - `x`: `[items * len, c_in]`; output: `[items * len_out, c_out]`
+pub(crate) fn conv1d<B: Backend>(layer: &Conv1d<B>, x: Tensor<B, 2>, g: &Geometry) -> Tensor<B, 2> {
+    let [c_out, c_in, k] = layer.weight.dims();
+    let weight = layer
+        .weight
+        .val() // [c_out, c_in, k]
+        .permute([2, 1, 0]) // [k, c_in, c_out]
+        .reshape([k * c_in, c_out]);
+    add_bias(
+        im2col(x, *g).matmul(weight),
+        layer.bias.as_ref().map(|b| b.val()),
+    )
+}
+
+/// The 1-D transposed convolution `layer` on channels-last rows: `col2im(x @ W) + bias`.
+///
+/// # Shapes
+/// - `x`: `[items * len, c_in]`; output: `[items * len_out, c_out]`
+pub(crate) fn conv_transpose1d<B: Backend>(
+    layer: &ConvTranspose1d<B>,
+    x: Tensor<B, 2>,
+    g: &Geometry,
+) -> Tensor<B, 2> {
+    let [c_in, c_out, k] = layer.weight.dims();
+    let weight = layer
+        .weight
+        .val() // [c_in, c_out, k]
+        .permute([0, 2, 1]) // [c_in, k, c_out]
+        .reshape([c_in, k * c_out]);
+    add_bias(
+        col2im(x.matmul(weight), *g),
+        layer.bias.as_ref().map(|b| b.val()),
+    )
 }
 
 /// `x + bias` per row (`[rows, c] + [1, c]`, the row broadcast CPU backends vectorise).
