@@ -525,7 +525,7 @@ mod tests {
     use super::*;
     use burn::tensor::Distribution;
 
-    use crate::nn::test_util::{assert_close, values, Ad, Inner};
+    use crate::nn::test_util::{assert_close, assert_same_grad, values, Ad, Inner};
 
     /// An odd image (24 x 16, 2 channels, channels 5-7-6) so that no size coincides.
     fn config() -> ConvEncoderConfig {
@@ -559,22 +559,10 @@ mod tests {
         let g_host = (host * w.clone()).sum().backward();
         let g_burn = (burn_path * w).sum().backward();
         for (i, layer) in decoder.layers().enumerate() {
-            let a = layer.weight.grad(&g_host).expect("host weight grad");
-            let b = layer.weight.grad(&g_burn).expect("burn weight grad");
-            assert_close(
-                &values(a),
-                &values(b),
-                1e-4,
-                &format!("layer {i} weight grad"),
-            );
+            let what = format!("layer {i} weight grad");
+            assert_same_grad(&layer.weight, &g_host, &g_burn, &what);
             let bias = layer.bias.as_ref().expect("bias");
-            let (a, b) = (bias.grad(&g_host), bias.grad(&g_burn));
-            assert_close(
-                &values(a.expect("host")),
-                &values(b.expect("burn")),
-                1e-4,
-                &format!("layer {i} bias grad"),
-            );
+            assert_same_grad(bias, &g_host, &g_burn, &format!("layer {i} bias grad"));
         }
     }
 
@@ -607,12 +595,10 @@ mod tests {
             .chain([&encoder.loc, &encoder.scale])
             .enumerate()
         {
-            let a = conv.weight.grad(&g_host).expect("host weight grad");
-            let b = conv.weight.grad(&g_burn).expect("burn weight grad");
-            assert_close(
-                &values(a),
-                &values(b),
-                1e-4,
+            assert_same_grad(
+                &conv.weight,
+                &g_host,
+                &g_burn,
                 &format!("conv {i} weight grad"),
             );
         }

@@ -406,7 +406,7 @@ mod tests {
     /// the input gradient and every parameter's gradient, encoder and decoder.
     #[test]
     fn host_path_matches_burn_convolutions() {
-        use crate::nn::test_util::{assert_close, values};
+        use crate::nn::test_util::{assert_close, assert_same_grad, values};
         use burn::tensor::Distribution;
         crate::nn::install_host_kernels::<burn_flex::Flex>();
         let device = Default::default();
@@ -430,13 +430,7 @@ mod tests {
         let grad_x = |g| values(x.grad(g).expect("input grad"));
         assert_close(&grad_x(&g_host), &grad_x(&g_burn), 1e-4, "input grad");
         for (i, conv) in enc.convs.iter().enumerate() {
-            let (a, b) = (conv.weight.grad(&g_host), conv.weight.grad(&g_burn));
-            assert_close(
-                &values(a.expect("host")),
-                &values(b.expect("burn")),
-                1e-4,
-                &format!("conv {i}"),
-            );
+            assert_same_grad(&conv.weight, &g_host, &g_burn, &format!("conv {i}"));
         }
 
         let z = Tensor::<B, 2>::random([n, 4], Distribution::Normal(0.0, 1.0), &device);
@@ -457,32 +451,11 @@ mod tests {
         let g_host = (host * w.clone()).sum().backward();
         let g_burn = (burn_path * w).sum().backward();
         for (i, layer) in dec.deconvs.iter().enumerate() {
-            let (a, b) = (layer.weight.grad(&g_host), layer.weight.grad(&g_burn));
-            assert_close(
-                &values(a.expect("host")),
-                &values(b.expect("burn")),
-                1e-4,
-                &format!("deconv {i}"),
-            );
+            assert_same_grad(&layer.weight, &g_host, &g_burn, &format!("deconv {i}"));
             let bias = layer.bias.as_ref().expect("bias");
-            let (a, b) = (bias.grad(&g_host), bias.grad(&g_burn));
-            assert_close(
-                &values(a.expect("host")),
-                &values(b.expect("burn")),
-                1e-4,
-                &format!("deconv {i} bias"),
-            );
+            assert_same_grad(bias, &g_host, &g_burn, &format!("deconv {i} bias"));
         }
-        let (a, b) = (
-            dec.input.weight.grad(&g_host),
-            dec.input.weight.grad(&g_burn),
-        );
-        assert_close(
-            &values(a.expect("host")),
-            &values(b.expect("burn")),
-            1e-4,
-            "input layer",
-        );
+        assert_same_grad(&dec.input.weight, &g_host, &g_burn, "input layer");
     }
 
     /// Forward + backward of the audio decoder (spectrogram items [32, 64], latent 20) on

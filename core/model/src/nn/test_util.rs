@@ -24,3 +24,15 @@ pub(crate) fn assert_close(a: &[f32], b: &[f32], tol: f32, what: &str) {
         assert!((x - y).abs() <= tol * scale, "{what}[{i}]: {x} vs {y}");
     }
 }
+
+/// Asserts that the gradients of `param` in two backward passes agree (within 1e-4).
+pub(crate) fn assert_same_grad<const D: usize>(
+    param: &burn::module::Param<Tensor<Ad, D>>,
+    a: &<Ad as burn::tensor::backend::AutodiffBackend>::Gradients,
+    b: &<Ad as burn::tensor::backend::AutodiffBackend>::Gradients,
+    what: &str,
+) {
+    let (ga, gb) = (param.grad(a), param.grad(b));
+    let (ga, gb) = (ga.expect("first gradient"), gb.expect("second gradient"));
+    assert_close(&values(ga), &values(gb), 1e-4, what);
+}
