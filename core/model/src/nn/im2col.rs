@@ -126,44 +126,53 @@ impl Geometry {
         }
     }
 
-    /// `big[p] = sum of the column vectors that meet p` (the adjoint of [`Self::im2col`]).
-    pub fn col2im(&self, cols: &[f32]) -> Vec<f32> {
-        let c = self.channels;
-        let small = self.small_h * self.small_w * self.cols_width();
-        let big = self.big_h * self.big_w * c;
-        let mut out = vec![0f32; self.items * big];
-        if cols.len() != self.items * small || c == 0 || small == 0 || big == 0 {
+    /// Elements of one item's columns and of one item's big grid.
+    fn item_lens(&self) -> (usize, usize) {
+        let cols = self.small_h * self.small_w * self.cols_width();
+        (cols, self.big_h * self.big_w * self.channels)
+    }
+
+    /// Runs `f(dst, src)` on every item's blocks in parallel (`src_len` / `dst_len` elements
+    /// each) into a zeroed output; all NaN when `src` does not hold `items` blocks or a block
+    /// is empty.
+    fn per_item(
+        &self,
+        src: &[f32],
+        src_len: usize,
+        dst_len: usize,
+        f: impl Fn(&mut [f32], &[f32]) + Sync,
+    ) -> Vec<f32> {
+        let mut out = vec![0f32; self.items * dst_len];
+        if src.len() != self.items * src_len || self.channels == 0 || src_len == 0 || dst_len == 0 {
             out.fill(f32::NAN);
             return out;
         }
-        out.par_chunks_mut(big)
-            .zip(cols.par_chunks(small))
-            .for_each(|(dst, src)| {
-                self.for_each_meeting(|col, at| {
-                    for (d, s) in dst[at..at + c].iter_mut().zip(&src[col..col + c]) {
-                        *d += s;
-                    }
-                })
-            });
+        out.par_chunks_mut(dst_len)
+            .zip(src.par_chunks(src_len))
+            .for_each(|(dst, src)| f(dst, src));
         out
+    }
+
+    /// `big[p] = sum of the column vectors that meet p` (the adjoint of [`Self::im2col`]).
+    pub fn col2im(&self, cols: &[f32]) -> Vec<f32> {
+        let c = self.channels;
+        let (cols_len, big_len) = self.item_lens();
+        self.per_item(cols, cols_len, big_len, |dst, src| {
+            self.for_each_meeting(|col, at| {
+                for (d, s) in dst[at..at + c].iter_mut().zip(&src[col..col + c]) {
+                    *d += s;
+                }
+            })
+        })
     }
 
     /// `cols[q, tap] = big[the position q meets through tap]`, zero off the grid.
     pub fn im2col(&self, big: &[f32]) -> Vec<f32> {
         let c = self.channels;
-        let small = self.small_h * self.small_w * self.cols_width();
-        let big_len = self.big_h * self.big_w * c;
-        let mut out = vec![0f32; self.items * small];
-        if big.len() != self.items * big_len || c == 0 || small == 0 || big_len == 0 {
-            out.fill(f32::NAN);
-            return out;
-        }
-        out.par_chunks_mut(small)
-            .zip(big.par_chunks(big_len))
-            .for_each(|(dst, src)| {
-                self.for_each_meeting(|col, at| dst[col..col + c].copy_from_slice(&src[at..at + c]))
-            });
-        out
+        let (cols_len, big_len) = self.item_lens();
+        self.per_item(big, big_len, cols_len, |dst, src| {
+            self.for_each_meeting(|col, at| dst[col..col + c].copy_from_slice(&src[at..at + c]))
+        })
     }
 }
 
@@ -364,14 +373,12 @@ pub(crate) fn conv_transpose2d_geometry<B: Backend>(
 /// - `x`: `[items * h * w, c_in]` (the big grid of `g`, from [`conv2d_geometry`])
 /// - output: `[items * h_out * w_out, c_out]`
 pub(crate) fn conv2d<B: Backend>(layer: &Conv2d<B>, x: Tensor<B, 2>, g: &Geometry) -> Tensor<B, 2> {
-    let [c_out, c_in, kh, kw] = layer.weight.dims();
-    let weight = layer
-        .weight
-        .val() // [c_out, c_in, kh, kw]
-        .permute([2, 3, 1, 0]) // [kh, kw, c_in, c_out]
-        .reshape([kh * kw * c_in, c_out]);
-    let out = im2col(x, *g).matmul(weight); // [items * h_out * w_out, c_out]
-    add_bias(out, layer.bias.as_ref().map(|b| b.val()))
+    conv_rows(
+        layer.weight.val(),
+        layer.bias.as_ref().map(|b| b.val()),
+        x,
+        g,
+    )
 }
 
 /// The transposed convolution `layer` on channels-last rows: `col2im(x @ W) + bias`.
@@ -384,14 +391,43 @@ pub(crate) fn conv_transpose2d<B: Backend>(
     x: Tensor<B, 2>,
     g: &Geometry,
 ) -> Tensor<B, 2> {
-    let [c_in, c_out, kh, kw] = layer.weight.dims();
-    let weight = layer
-        .weight
-        .val() // [c_in, c_out, kh, kw]
+    conv_transpose_rows(
+        layer.weight.val(),
+        layer.bias.as_ref().map(|b| b.val()),
+        x,
+        g,
+    )
+}
+
+/// A convolution with `weight` `[c_out, c_in, kh, kw]` on channels-last rows:
+/// `im2col(x) @ W + bias`, `[items * h * w, c_in]` to `[items * h_out * w_out, c_out]`.
+fn conv_rows<B: Backend>(
+    weight: Tensor<B, 4>,
+    bias: Option<Tensor<B, 1>>,
+    x: Tensor<B, 2>,
+    g: &Geometry,
+) -> Tensor<B, 2> {
+    let [c_out, c_in, kh, kw] = weight.dims();
+    let weight = weight
+        .permute([2, 3, 1, 0]) // [kh, kw, c_in, c_out]
+        .reshape([kh * kw * c_in, c_out]);
+    add_bias(im2col(x, *g).matmul(weight), bias) // [items * h_out * w_out, c_out]
+}
+
+/// A transposed convolution with `weight` `[c_in, c_out, kh, kw]` on channels-last rows:
+/// `col2im(x @ W) + bias`, `[items * h * w, c_in]` to `[items * h_out * w_out, c_out]`.
+fn conv_transpose_rows<B: Backend>(
+    weight: Tensor<B, 4>,
+    bias: Option<Tensor<B, 1>>,
+    x: Tensor<B, 2>,
+    g: &Geometry,
+) -> Tensor<B, 2> {
+    let [c_in, c_out, kh, kw] = weight.dims();
+    let weight = weight
         .permute([0, 2, 3, 1]) // [c_in, kh, kw, c_out]
         .reshape([c_in, kh * kw * c_out]);
     let cols = x.matmul(weight); // [items * h * w, kh * kw * c_out]
-    add_bias(col2im(cols, *g), layer.bias.as_ref().map(|b| b.val()))
+    add_bias(col2im(cols, *g), bias)
 }
 
 /// The geometry of the 1-D convolution `layer` on `items` channels-last signals of `len`
@@ -441,21 +477,14 @@ pub(crate) fn conv_transpose1d_geometry<B: Backend>(
     })
 }
 
-/// The 1-D `layer` on channels-last rows: `im2col(x) @ W + bias`.
+/// The 1-D `layer` on channels-last rows: `im2col(x) @ W + bias` (its weight as a
+/// `1 x k` kernel, the `1 x len` grid of [`conv1d_geometry`]).
 ///
 /// # Shapes
 /// - `x`: `[items * len, c_in]`; output: `[items * len_out, c_out]`
 pub(crate) fn conv1d<B: Backend>(layer: &Conv1d<B>, x: Tensor<B, 2>, g: &Geometry) -> Tensor<B, 2> {
-    let [c_out, c_in, k] = layer.weight.dims();
-    let weight = layer
-        .weight
-        .val() // [c_out, c_in, k]
-        .permute([2, 1, 0]) // [k, c_in, c_out]
-        .reshape([k * c_in, c_out]);
-    add_bias(
-        im2col(x, *g).matmul(weight),
-        layer.bias.as_ref().map(|b| b.val()),
-    )
+    let weight = layer.weight.val().unsqueeze_dim(2); // [c_out, c_in, 1, k]
+    conv_rows(weight, layer.bias.as_ref().map(|b| b.val()), x, g)
 }
 
 /// The 1-D transposed convolution `layer` on channels-last rows: `col2im(x @ W) + bias`.
@@ -467,16 +496,8 @@ pub(crate) fn conv_transpose1d<B: Backend>(
     x: Tensor<B, 2>,
     g: &Geometry,
 ) -> Tensor<B, 2> {
-    let [c_in, c_out, k] = layer.weight.dims();
-    let weight = layer
-        .weight
-        .val() // [c_in, c_out, k]
-        .permute([0, 2, 1]) // [c_in, k, c_out]
-        .reshape([c_in, k * c_out]);
-    add_bias(
-        col2im(x.matmul(weight), *g),
-        layer.bias.as_ref().map(|b| b.val()),
-    )
+    let weight = layer.weight.val().unsqueeze_dim(2); // [c_in, c_out, 1, k]
+    conv_transpose_rows(weight, layer.bias.as_ref().map(|b| b.val()), x, g)
 }
 
 /// `x + bias` per row (`[rows, c] + [1, c]`, the row broadcast CPU backends vectorise).
