@@ -473,6 +473,15 @@ fn paper_refuses_a_directory_that_is_not_a_study() {
     assert!(e.contains("not a study"), "{e}");
 }
 
+/// The fields of `/proc/PID/stat` after the command name ("state ppid ..."): the name is in
+/// parentheses and may hold spaces, so the split is after the last ')'.
+#[cfg(target_os = "linux")]
+fn proc_stat_fields(proc_dir: &std::path::Path) -> Option<String> {
+    let stat = std::fs::read_to_string(proc_dir.join("stat")).ok()?;
+    stat.rsplit_once(')')
+        .map(|(_, rest)| rest.trim_start().to_string())
+}
+
 /// The PIDs of `rensou bench train --child` processes whose parent is `parent`.
 #[cfg(target_os = "linux")]
 fn bench_children(parent: u32) -> Vec<u32> {
@@ -482,12 +491,8 @@ fn bench_children(parent: u32) -> Vec<u32> {
             continue;
         };
         let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
-        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
-        // stat: "pid (comm) state ppid ..."; comm may hold spaces, so split after the ')'.
-        let ppid = stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
-            .and_then(|p| p.parse::<u32>().ok());
+        let ppid = proc_stat_fields(&entry.path())
+            .and_then(|fields| fields.split_whitespace().nth(1)?.parse::<u32>().ok());
         let is_child = cmdline.split(|&b| b == 0).any(|arg| arg == b"--child");
         if is_child && ppid == Some(parent) {
             out.push(pid);
@@ -535,14 +540,8 @@ fn killing_a_bench_kills_its_child() {
     let _ = bench.wait();
     let alive = |pid: u32| {
         // A killed child is reaped by init; until then it shows as a zombie ("Z").
-        std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .ok()
-            .and_then(|s| {
-                s.rsplit_once(')')
-                    .map(|(_, rest)| rest.trim_start().starts_with('Z'))
-            })
-            .map(|zombie| !zombie)
-            .unwrap_or(false)
+        proc_stat_fields(std::path::Path::new(&format!("/proc/{pid}")))
+            .is_some_and(|fields| !fields.starts_with('Z'))
     };
     let start = Instant::now();
     while children.iter().any(|&pid| alive(pid)) && start.elapsed() < Duration::from_secs(10) {
