@@ -122,11 +122,12 @@ tar -C "$UNPACK" -xJf "$BUNDLE" && tar -C "$UNPACK/mnist" -xzf "$UNPACK/mnist-1.
 # only: the PyTorch reference it starts runs with the machine's own (an older libssl or
 # libstdc++ first on its path could break torch's imports).
 ORIG_LD="${LD_LIBRARY_PATH:-}"
-printf '#!/usr/bin/env bash\nexport LD_LIBRARY_PATH=%q\nexec %q "$@"\n' \
-  "$UNPACK/lib${ORIG_LD:+:$ORIG_LD}" "$UNPACK/rensou" >"$UNPACK/rensou-run"
-printf '#!/usr/bin/env bash\nexport LD_LIBRARY_PATH=%q\nexec %q "$@"\n' \
-  "$ORIG_LD" "$(command -v "$PY" || echo "$PY")" >"$UNPACK/python"
-chmod +x "$UNPACK/rensou-run" "$UNPACK/python"
+# wrapper FILE LIBRARY_PATH PROGRAM: a script that runs PROGRAM with that library path.
+wrapper() {
+  printf '#!/usr/bin/env bash\nexport LD_LIBRARY_PATH=%q\nexec %q "$@"\n' "$2" "$3" >"$1" && chmod +x "$1"
+}
+wrapper "$UNPACK/rensou-run" "$UNPACK/lib${ORIG_LD:+:$ORIG_LD}" "$UNPACK/rensou"
+wrapper "$UNPACK/python" "$ORIG_LD" "$(command -v "$PY" || echo "$PY")"
 RENSOU="$UNPACK/rensou-run"
 MNIST="$UNPACK/mnist"
 "$RENSOU" --help >/dev/null || { log "the bundled rensou does not start here"; exit 1; }
@@ -176,14 +177,16 @@ bench() {
 }
 : >"$OUT_DIR/bench.jsonl"
 BENCH_END=$(( $(date +%s) + ${BENCH_LIMIT_S:-240} ))
+# What is left of the bench's time, at least 10 s.
+bench_left() { local s=$(( BENCH_END - $(date +%s) )); echo $(( s > 10 ? s : 10 )); }
 log "bench (rensou vs torch on $TORCH_DEVICE)"
 if [[ $DRY == 1 ]]; then
   bench 120 --modalities 2,1 || log "bench failed"
   bench 120 --modalities 2 --net conv || log "conv bench failed"
 else
   bench 120 --k 20,5 --modalities 2 || log "MLP MMVAE bench failed or ran out of time"
-  bench $(( BENCH_END - $(date +%s) > 10 ? BENCH_END - $(date +%s) : 10 )) --k 20 --modalities 1 || log "VAE bench failed"
-  bench $(( BENCH_END - $(date +%s) > 10 ? BENCH_END - $(date +%s) : 10 )) --k 20 --modalities 2 --net conv || log "CNN bench failed"
+  bench "$(bench_left)" --k 20 --modalities 1 || log "VAE bench failed"
+  bench "$(bench_left)" --k 20 --modalities 2 --net conv || log "CNN bench failed"
 fi
 
 # --- 3. data + training -----------------------------------------------------------------
