@@ -146,15 +146,17 @@ pub fn data_config(
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read config {}", path.display()))?;
-            DataConfig::from_toml(&text, path)?
+            DataConfig::parse_toml(&text, path)?
         }
         None => DataConfig::new(Vec::new()),
     };
+    // Every field of a file is optional: a file that lists no modalities builds the default
+    // pair, like no file at all. Validated once, below, after the flags.
     let defaults = ["oscn".to_owned(), "cmnist".to_owned()];
-    let modalities = match (modalities, config) {
-        (Some(m), _) => Some(m),
-        (None, None) => Some(&defaults[..]),
-        (None, Some(_)) => None,
+    let modalities = match modalities {
+        Some(m) => Some(m),
+        None if cfg.modalities.is_empty() => Some(&defaults[..]),
+        None => None,
     };
     if let Some(modalities) = modalities {
         let mut from_file: BTreeMap<String, _> = cfg
@@ -255,6 +257,9 @@ pub fn fetch_mnist(dir: &Path) -> anyhow::Result<()> {
 
 fn info(file: &Path) -> anyhow::Result<()> {
     let ds = DatasetFile::open(file)?;
+    if let Some(warning) = ds.provenance_warning() {
+        eprintln!("warning: {warning}");
+    }
     let s = ds.summary()?;
     println!("{}", file.display());
     println!(

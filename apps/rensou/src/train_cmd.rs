@@ -144,7 +144,7 @@ fn resumed_config(args: &TrainArgs) -> anyhow::Result<(RunConfig, Vec<String>)> 
         spec.resolve_with(&args.overrides()?)?
     } else {
         let mut c = stored.clone();
-        let n = c.apply(&args.overrides()?);
+        let n = c.apply(&args.overrides()?)?;
         if let Some(m) = &args.modalities {
             if m != &stored.data.modalities {
                 bail!(

@@ -556,3 +556,110 @@ fn killing_a_bench_kills_its_child() {
         "the bench's child outlived it: {survivors:?}"
     );
 }
+
+/// A tiny dataset and a run config whose `[model]` section is `model` (batch 32, K = 2).
+fn with_model(model: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_tiny(dir.path());
+    std::fs::write(
+        dir.path().join("tiny.toml"),
+        format!("[model]\nlatent_dim = 4\n{model}\n\n[training]\nbatch_size = 32\nk = 2\n"),
+    )
+    .expect("write config");
+    dir
+}
+
+#[test]
+fn an_explicit_net_that_cannot_work_is_an_error_naming_the_field() {
+    // Each is a choice the user made; none may be replaced by an MLP.
+    for (net, expect) in [
+        ("net = { type = \"conv2d\", kernel = 40 }", "model.net"),
+        ("net = { type = \"conv2d\", stride = 0 }", "model.net"),
+        ("net = { type = \"conv2d\", channels = [] }", "model.net"),
+        ("net = { type = \"conv1d\" }", "model.net"),
+        ("net = { type = \"mlp\", hidden = [0] }", "model.net.hidden"),
+        ("net = \"conv1d\"", "the conv1d net fits none of the items"),
+    ] {
+        let dir = with_model(net);
+        let e = refused(dir.path(), &train_args(&["--out", "run", "--epochs", "1"]));
+        assert!(
+            e.contains("model.net") && e.contains(expect) && !e.contains("keeps an MLP"),
+            "{net}: {e}"
+        );
+    }
+    // On the command line too.
+    let dir = with_model("");
+    let e = refused(
+        dir.path(),
+        &train_args(&["--out", "run", "--epochs", "1", "--net", "conv1d"]),
+    );
+    assert!(e.contains("--net") && e.contains("fits none"), "{e}");
+}
+
+#[test]
+fn a_huge_hidden_width_names_the_hidden_widths() {
+    let dir = with_model("net = { type = \"mlp\", hidden = [200000000] }");
+    let e = refused(dir.path(), &train_args(&["--out", "run", "--epochs", "1"]));
+    assert!(
+        e.contains("lower `model.net.hidden`") && !e.contains("latent_dim"),
+        "{e}"
+    );
+}
+
+#[test]
+fn the_memory_limit_takes_sizes_and_refuses_garbage() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    write_tiny(d);
+    write_config(d);
+    let args = train_args(&["--out", "run", "--epochs", "1", "--grid-every", "0"]);
+    for bad in ["abc", "0", "12Q"] {
+        let e = refused_env(d, &args, &[("RENSOU_MEMORY_LIMIT", bad)]);
+        assert!(
+            e.contains("RENSOU_MEMORY_LIMIT") && e.contains(bad) && e.contains("not a memory size"),
+            "{bad}: {e}"
+        );
+    }
+    // A size with a unit is honoured: 100k is too little for this run, 100M enough.
+    let e = refused_env(d, &args, &[("RENSOU_MEMORY_LIMIT", "100k")]);
+    assert!(e.contains("102.4 kB available"), "{e}");
+    let out = rensou_env(d, &args, &[("RENSOU_MEMORY_LIMIT", "100M")]);
+    ok(&out);
+    assert!(d.join("run/checkpoints/epoch-001/state.json").is_file());
+}
+
+#[test]
+fn a_last_checkpoint_without_its_state_is_named_not_skipped() {
+    let dir = trained("2");
+    let d = dir.path();
+    std::fs::remove_file(d.join("run/checkpoints/epoch-002/state.json")).expect("remove");
+    let e = refused(d, &["train", "--out", "run", "--resume", "--epochs", "3"]);
+    assert!(
+        e.contains("checkpoint of epoch 2 is damaged")
+            && e.contains("state.json is missing")
+            && e.contains("to resume from epoch 1"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_dataset_whose_stored_config_is_not_toml_is_read_with_a_warning() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    Tiny {
+        config_toml: "this is [not toml",
+        ..Tiny::default()
+    }
+    .write(&d.join("tiny.h5"));
+    write_config(d);
+    let out = ok(&rensou(
+        d,
+        &train_args(&["--out", "run", "--epochs", "1", "--grid-every", "0"]),
+    ));
+    assert!(
+        out.contains("not TOML") && out.contains("read as it is") && out.contains("tiny.h5"),
+        "{out}"
+    );
+    let out = ok(&rensou(d, &["data", "info", "tiny.h5"]));
+    assert!(out.contains("warning") && out.contains("not TOML"), "{out}");
+}

@@ -122,6 +122,13 @@ pub enum Error {
         /// The estimate and the memory available.
         message: String,
     },
+    /// A file rensou was about to write or append to is a symbolic link: rensou never writes
+    /// through a link it did not create (someone sharing the directory could have planted it).
+    #[error("{} is a symbolic link; rensou never writes through a link it did not create (remove the link, or use another directory)", path.display())]
+    PlantedLink {
+        /// The link.
+        path: PathBuf,
+    },
     /// A training or test loss became NaN or infinite.
     #[error("{what} became {value} in epoch {epoch} at step {step}{}", non_finite_tail(*.first_step, *.step, *.last_good))]
     NonFinite {

@@ -1,5 +1,14 @@
 //! Atomic file output: write to a temporary file beside the target, then rename, so a crash never
 //! leaves a half-written dataset, checkpoint or report under the final name.
+//!
+//! One rule for every file rensou writes in a run or study directory: **it never writes through
+//! a symbolic link it did not create.** A directory is often shared (a cluster's scratch space),
+//! and a link planted where rensou writes would otherwise redirect its output into any file the
+//! user can write. Whole files are replaced (a new temporary file, created exclusively, renamed
+//! over the name: a link there is replaced, its target untouched); files that are kept open or
+//! appended to (locks, logs) are opened with `O_NOFOLLOW` and refused with
+//! [`Error::PlantedLink`] when the name is a link. Directories are followed: a study may live
+//! on another disk through a link its owner made.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -29,13 +38,64 @@ pub fn temp_path_for(target: &Path) -> PathBuf {
     target.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
 }
 
+/// `OpenOptions` that refuse to open a symbolic link at the path's last component.
+fn no_follow(opts: &mut fs::OpenOptions) -> &mut fs::OpenOptions {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.custom_flags(libc::O_NOFOLLOW);
+    }
+    opts
+}
+
+/// Whether `path` itself (not what it points to) is a symbolic link.
+pub fn is_symlink(path: &Path) -> bool {
+    fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
+}
+
+/// Maps an open error: a link at the path (`ELOOP` under `O_NOFOLLOW`) is
+/// [`Error::PlantedLink`], anything else an I/O error with `action`.
+fn open_error(action: &'static str, path: &Path, e: std::io::Error) -> Error {
+    if is_symlink(path) {
+        Error::PlantedLink {
+            path: path.to_path_buf(),
+        }
+    } else {
+        Error::io(action, path, e)
+    }
+}
+
+/// Opens `path` to append to it, creating it when missing, and refusing a symbolic link there
+/// ([`Error::PlantedLink`]); for logs and other files that grow.
+pub fn open_append(path: &Path) -> Result<fs::File> {
+    no_follow(fs::OpenOptions::new().create(true).append(true))
+        .open(path)
+        .map_err(|e| open_error("cannot open", path, e))
+}
+
+/// Creates the temporary file for `target` exclusively: whatever stands at its name (a file
+/// left by a killed process of the same id, or a planted link) is removed first, never
+/// written through.
+fn create_temp(target: &Path) -> Result<PathBuf> {
+    let tmp = temp_path_for(target);
+    if fs::symlink_metadata(&tmp).is_ok() {
+        fs::remove_file(&tmp).map_err(|e| Error::io("cannot remove stale", &tmp, e))?;
+    }
+    no_follow(fs::OpenOptions::new().write(true).create_new(true))
+        .open(&tmp)
+        .map_err(|e| open_error("cannot create", &tmp, e))?;
+    Ok(tmp)
+}
+
 /// Calls `write` with a temporary path beside `target`, then renames it onto `target`.
-/// On error (or panic) the temporary file is removed and `target` is untouched.
+/// On error (or panic) the temporary file is removed and `target` is untouched. The temporary
+/// file is created (empty) before `write` runs, so `write` opens a file this process made; a
+/// symbolic link at `target` is replaced, never written through.
 pub fn write_atomically<T>(target: &Path, write: impl FnOnce(&Path) -> Result<T>) -> Result<T> {
     if let Some(dir) = target.parent().filter(|d| !d.as_os_str().is_empty()) {
         fs::create_dir_all(dir).map_err(|e| Error::io("cannot create directory", dir, e))?;
     }
-    let tmp = temp_path_for(target);
+    let tmp = create_temp(target)?;
     let mut guard = TempGuard {
         path: tmp.clone(),
         armed: true,
@@ -87,13 +147,15 @@ impl FileLock {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             fs::create_dir_all(dir).map_err(|e| Error::io("cannot create directory", dir, e))?;
         }
-        fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)
-            .map_err(|e| Error::io("cannot open lock file", path, e))
+        no_follow(
+            fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false),
+        )
+        .open(path)
+        .map_err(|e| open_error("cannot open lock file", path, e))
     }
 
     fn mark_held(file: fs::File) -> Self {
@@ -131,6 +193,9 @@ impl FileLock {
 
     /// Who holds (or last held) the lock at `path`, from its file.
     pub fn holder(path: &Path) -> Option<String> {
+        if is_symlink(path) {
+            return None;
+        }
         fs::read_to_string(path)
             .ok()
             .map(|s| s.trim().to_owned())
@@ -195,6 +260,33 @@ mod tests {
         assert!(r.is_err());
         assert!(!target.exists());
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn planted_links_are_never_written_through() {
+        use std::os::unix::fs::symlink;
+        let dir = tempfile::tempdir().unwrap();
+        let decoy = dir.path().join("decoy.txt");
+        fs::write(&decoy, b"precious").unwrap();
+        // A lock file and a log that are links: refused, the decoy untouched.
+        let lock = dir.path().join("t.lock");
+        symlink(&decoy, &lock).unwrap();
+        let e = FileLock::try_acquire(&lock).err().expect("refused");
+        assert!(matches!(e, Error::PlantedLink { .. }), "{e}");
+        assert!(e.to_string().contains("t.lock"), "{e}");
+        let log = dir.path().join("t.log");
+        symlink(&decoy, &log).unwrap();
+        assert!(matches!(open_append(&log), Err(Error::PlantedLink { .. })));
+        // A link at the target is replaced; one at the temporary name is removed first.
+        let target = dir.path().join("out.json");
+        symlink(&decoy, &target).unwrap();
+        symlink(&decoy, temp_path_for(&target)).unwrap();
+        write_bytes_atomically(&target, b"mine").unwrap();
+        assert!(!is_symlink(&target));
+        assert_eq!(fs::read(&target).unwrap(), b"mine");
+        assert_eq!(fs::read(&decoy).unwrap(), b"precious");
+        assert!(!temp_path_for(&target).exists());
     }
 
     #[test]

@@ -45,7 +45,8 @@ pub struct DataConfig {
     /// How many pairs each item of the largest modality of a class appears in (their `dm`).
     #[serde(default = "default_pairs_per_item")]
     pub pairs_per_item: usize,
-    /// The modalities, in order.
+    /// The modalities, in order (none in a file: the command's default, oscn and cmnist).
+    #[serde(default)]
     pub modalities: Vec<Box<dyn ModalityConfig>>,
 }
 
@@ -61,10 +62,15 @@ impl DataConfig {
 
     /// Parses TOML text (`origin` names the file in errors) and validates it.
     pub fn from_toml(text: &str, origin: &Path) -> Result<Self> {
-        let cfg: DataConfig =
-            toml::from_str(text).map_err(|e| Error::toml_parse(origin, text, &e))?;
+        let cfg = Self::parse_toml(text, origin)?;
         cfg.validate()?;
         Ok(cfg)
+    }
+
+    /// Parses TOML text without validating it: for a caller that fills in defaults (every field
+    /// of a file is optional) and then validates once.
+    pub fn parse_toml(text: &str, origin: &Path) -> Result<Self> {
+        toml::from_str(text).map_err(|e| Error::toml_parse(origin, text, &e))
     }
 
     /// The config as TOML text.

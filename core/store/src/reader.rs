@@ -255,6 +255,26 @@ impl DatasetFile {
         read_str_attr(&self.file, "config", &self.path)
     }
 
+    /// A warning when the file's stored build config (its root `config` attribute) is not TOML:
+    /// the file still reads, but how it was built cannot be shown or rebuilt from it, and
+    /// classifier caches key on the raw text. `None` when it is TOML (or missing, which
+    /// [`Self::config_toml`] reports).
+    pub fn provenance_warning(&self) -> Option<String> {
+        let text = self.config_toml().ok()?;
+        let err = text.parse::<toml::Table>().err()?;
+        let why = err
+            .message()
+            .lines()
+            .next()
+            .unwrap_or("not TOML")
+            .to_owned();
+        Some(format!(
+            "{}: its stored build config (root attribute `config`) is not TOML ({why}); the \
+             data is read as it is, but how it was built cannot be shown or rebuilt from it",
+            self.path.display()
+        ))
+    }
+
     /// The configuration of every modality the file was built with, by modality name (parsed
     /// from the stored config; no data source is opened). Useful for a modality's
     /// [`ModalityConfig::preview_files`](rensou_api::ModalityConfig::preview_files).

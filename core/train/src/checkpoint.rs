@@ -177,13 +177,17 @@ pub fn latest_checkpoint(run_dir: &Path) -> Result<Option<Checkpoint>> {
             let name = e.file_name().to_string_lossy().into_owned();
             parse_epoch_dir(&name).map(|n| (n, e.path()))
         })
-        .filter(|(_, p)| p.join(STATE_FILE).is_file())
         .collect();
     epochs.sort();
     let Some((epoch, path)) = epochs.pop() else {
         return Ok(None);
     };
     let state_path = path.join(STATE_FILE);
+    if !state_path.is_file() {
+        // Never resume silently from an older epoch: say which checkpoint is damaged and how
+        // to go back to the one before, as for a damaged record.
+        return Err(damaged(&path, epoch, format!("{STATE_FILE} is missing")));
+    }
     let text = fs::read_to_string(&state_path).map_err(io("cannot read", &state_path))?;
     let state: CheckpointState = serde_json::from_str(&text).map_err(|e| Error::Checkpoint {
         path: state_path.clone(),
@@ -360,35 +364,38 @@ impl Checkpoint {
 
     /// The error for a damaged record of this checkpoint, naming the way back.
     fn damaged(&self, problem: String) -> Error {
-        let epoch = self.state.epoch;
-        let run_dir = self
-            .dir
-            .parent()
-            .and_then(Path::parent)
-            .map_or_else(|| self.dir.clone(), Path::to_path_buf);
-        let previous = epoch.checked_sub(1).filter(|&p| {
-            p > 0
-                && self
-                    .dir
-                    .with_file_name(epoch_dir_name(p))
-                    .join(STATE_FILE)
-                    .is_file()
-        });
-        let remedy = match previous {
-            Some(p) => format!(
-                "to resume from epoch {p}, move {} out of the way and run `rensou train --out {} \
-                 --resume` again",
-                self.dir.display(),
-                run_dir.display()
-            ),
-            None => "no earlier checkpoint is kept, so the run must start again".to_owned(),
-        };
-        Error::DamagedCheckpoint {
-            epoch,
-            dir: self.dir.clone(),
-            problem,
-            remedy,
-        }
+        damaged(&self.dir, self.state.epoch, problem)
+    }
+}
+
+/// The error for the damaged checkpoint of `epoch` in `dir`, naming the way back (the previous
+/// epoch's checkpoint, when one is kept).
+fn damaged(dir: &Path, epoch: usize, problem: String) -> Error {
+    let run_dir = dir
+        .parent()
+        .and_then(Path::parent)
+        .map_or_else(|| dir.to_path_buf(), Path::to_path_buf);
+    let previous = epoch.checked_sub(1).filter(|&p| {
+        p > 0
+            && dir
+                .with_file_name(epoch_dir_name(p))
+                .join(STATE_FILE)
+                .is_file()
+    });
+    let remedy = match previous {
+        Some(p) => format!(
+            "to resume from epoch {p}, move {} out of the way and run `rensou train --out {} \
+             --resume` again",
+            dir.display(),
+            run_dir.display()
+        ),
+        None => "no earlier checkpoint is kept, so the run must start again".to_owned(),
+    };
+    Error::DamagedCheckpoint {
+        epoch,
+        dir: dir.to_path_buf(),
+        problem,
+        remedy,
     }
 }
 

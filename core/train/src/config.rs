@@ -281,8 +281,9 @@ impl RunConfig {
     }
 
     /// Applies command-line style overrides (see [`Overrides`]); returns notes for the user
-    /// (e.g. a modality that keeps its MLP under `--net conv`).
-    pub fn apply(&mut self, o: &Overrides) -> Vec<String> {
+    /// (e.g. a modality that keeps its MLP under `--net conv`). A `--net` kind that fits none of
+    /// the modalities is an error.
+    pub fn apply(&mut self, o: &Overrides) -> Result<Vec<String>> {
         let t = &mut self.training;
         if let Some(v) = &o.data {
             self.data.file = v.clone();
@@ -329,6 +330,7 @@ impl RunConfig {
         let mut notes = Vec::new();
         if let Some(choice) = o.net {
             let latent = self.model.latent_dim;
+            choice.check_fits_some(&self.model.modalities, latent, "--net")?;
             for m in &mut self.model.modalities {
                 let current = m.net.clone();
                 m.net = match choice.net_for(&m.item_shape, latent, Some(&current)) {
@@ -343,7 +345,7 @@ impl RunConfig {
                 };
             }
         }
-        notes
+        Ok(notes)
     }
 
     /// Why a run stored with config `stored` cannot be resumed with `self`: the first field that
@@ -516,6 +518,33 @@ impl NetChoice {
                     .map(|_| net)
             }
         }
+    }
+
+    /// Refuses this kind when it fits none of `modalities`' items: then it is not a preference
+    /// some modalities cannot follow, but a choice that cannot work (`field` names it).
+    fn check_fits_some(
+        self,
+        modalities: &[ModalityNetConfig],
+        latent_dim: usize,
+        field: &str,
+    ) -> Result<()> {
+        if modalities
+            .iter()
+            .any(|m| self.net_for(&m.item_shape, latent_dim, None).is_some())
+        {
+            return Ok(());
+        }
+        let shapes: Vec<String> = modalities
+            .iter()
+            .map(|m| format!("`{}` {:?}", m.name, m.item_shape))
+            .collect();
+        Err(Error::config(
+            field,
+            format!(
+                "the {self} net fits none of the items ({}); choose a net that fits them",
+                shapes.join(", ")
+            ),
+        ))
     }
 
     fn fallback_note(self, name: &str, shape: &[usize]) -> String {
@@ -742,7 +771,10 @@ impl RunSpec {
         })?;
         let available = super::dataset_modalities(file)?;
         let (mut config, mut notes) = self.resolve(&available)?;
-        notes.extend(config.apply(overrides));
+        if let Some(warning) = rensou_store::DatasetFile::open(file)?.provenance_warning() {
+            notes.push(warning);
+        }
+        notes.extend(config.apply(overrides)?);
         config.validate()?;
         Ok((config, notes))
     }
@@ -833,6 +865,9 @@ impl RunSpec {
                 }
                 None => match &self.model.net {
                     None => suggested,
+                    // A named kind ("conv": the CNN where the items allow it) keeps the MLP for
+                    // the modalities it does not fit, as documented; one that fits none of them
+                    // is an error (checked below, once every modality is known).
                     Some(NetSpec::Choice(choice)) => {
                         match choice.net_for(&shape, latent_dim, None) {
                             Some(net) => net,
@@ -842,20 +877,17 @@ impl RunSpec {
                             }
                         }
                     }
+                    // A net given in full is an explicit choice: one that cannot work on these
+                    // items is an error naming the field, never replaced by an MLP. Only the
+                    // modality's own suggestion may fall back (above).
                     Some(NetSpec::Full(net)) => {
-                        // A plugin design's own settings are checked whatever the items: a bad
-                        // value is an error, not a reason to fall back to the MLP.
-                        if let NetConfig::Plugin(design) = net {
-                            design.validate()?;
-                        }
-                        if net.validate("model.net", &shape, latent_dim).is_ok() {
-                            net.clone()
-                        } else {
-                            notes.push(format!(
-                                "`{name}` items {shape:?} do not fit model.net; it keeps an MLP"
-                            ));
-                            NetConfig::default()
-                        }
+                        net.validate("model.net", &shape, latent_dim).map_err(|e| {
+                            Error::config(
+                                "model.net",
+                                format!("does not fit `{name}` items {shape:?}: {e}"),
+                            )
+                        })?;
+                        net.clone()
                     }
                 },
             };
@@ -872,6 +904,9 @@ impl RunSpec {
                 m.weight = own.weight;
             }
             modalities.push(m);
+        }
+        if let Some(NetSpec::Choice(choice)) = &self.model.net {
+            choice.check_fits_some(&modalities, latent_dim, "model.net")?;
         }
         let default_family = if names.len() >= 2 {
             DistFamily::Laplace

@@ -83,18 +83,60 @@ impl fmt::Display for Bytes {
     }
 }
 
+/// The environment variable that overrides the available memory.
+pub const MEMORY_LIMIT_ENV: &str = "RENSOU_MEMORY_LIMIT";
+
 /// Memory the operating system can give this process now, in bytes: `MemAvailable` from
-/// `/proc/meminfo` (Linux), or `None` where it cannot be read. `RENSOU_MEMORY_LIMIT` (bytes)
-/// overrides it, e.g. to check a config against a smaller machine.
-pub fn available_bytes() -> Option<u64> {
-    if let Some(limit) = std::env::var("RENSOU_MEMORY_LIMIT")
-        .ok()
-        .and_then(|v| v.trim().parse::<u64>().ok())
-    {
-        return Some(limit);
+/// `/proc/meminfo` (Linux), or `None` where it cannot be read. `RENSOU_MEMORY_LIMIT` (bytes, or
+/// a size such as `8G`, `500M`, `2GB`, `1.5GiB`; see [`parse_size`]) overrides it, e.g. to
+/// check a config against a smaller machine; a value that is not a size is an error, never
+/// ignored.
+pub fn available_bytes() -> Result<Option<u64>> {
+    if let Ok(value) = std::env::var(MEMORY_LIMIT_ENV) {
+        return parse_size(&value).map(Some).map_err(|why| {
+            Error::config(
+                MEMORY_LIMIT_ENV,
+                format!("`{value}` is not a memory size ({why}; e.g. 8G, 500M or 2000000000)"),
+            )
+        });
     }
-    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
-    parse_meminfo(&text)
+    Ok(std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|text| parse_meminfo(&text)))
+}
+
+/// Parses a memory size: a number of bytes, or a number (decimals allowed) with a unit:
+/// `K`, `M`, `G`, `T` and `KiB` ... `TiB` are powers of 1024 (as Slurm's `--mem`), `kB`, `MB`,
+/// `GB`, `TB` powers of 1000, `B` bytes. Zero is refused.
+pub fn parse_size(text: &str) -> std::result::Result<u64, String> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (number, unit) = (&t[..split], t[split..].trim());
+    if number.is_empty() {
+        return Err("no number".into());
+    }
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("`{number}` is not a number"))?;
+    let scale: f64 = match unit {
+        "" | "B" | "b" => 1.0,
+        "k" | "K" | "KiB" | "kiB" => 1024.0,
+        "M" | "m" | "MiB" => 1024f64.powi(2),
+        "G" | "g" | "GiB" => 1024f64.powi(3),
+        "T" | "t" | "TiB" => 1024f64.powi(4),
+        "kB" | "KB" => 1e3,
+        "MB" => 1e6,
+        "GB" => 1e9,
+        "TB" => 1e12,
+        other => return Err(format!("unknown unit `{other}`")),
+    };
+    let bytes = value * scale;
+    if bytes.is_nan() || bytes < 1.0 || !bytes.is_finite() || bytes > u64::MAX as f64 {
+        return Err("must be at least one byte".into());
+    }
+    Ok(bytes as u64)
 }
 
 fn parse_meminfo(text: &str) -> Option<u64> {
@@ -108,7 +150,7 @@ fn parse_meminfo(text: &str) -> Option<u64> {
 /// Refuses `estimate` for `work` when it exceeds the available memory (see
 /// [`available_bytes`]); the error names the largest component's field and the estimate.
 pub fn check(work: &str, estimate: &Estimate) -> Result<()> {
-    let Some(available) = available_bytes() else {
+    let Some(available) = available_bytes()? else {
         return Ok(());
     };
     check_against(work, estimate, available)
@@ -261,6 +303,32 @@ fn model_parameters(model: &rensou_model::mmvae::MmvaeConfig) -> u64 {
         .fold(0, u64::saturating_add)
 }
 
+/// The config field that makes a model's parameters large: `model.latent_dim` when the
+/// latent-sized layers hold most of them, else the largest net's own size (`model.net.hidden`
+/// of an MLP, `model.net.channels` of a CNN, `model.net` of a plugin net).
+fn parameter_field(model: &rensou_model::mmvae::MmvaeConfig) -> String {
+    let latent = model.net_latent_dim() as u64;
+    let mut largest: Option<(u64, &rensou_model::mmvae::ModalityNetConfig)> = None;
+    let (mut total, mut at_one) = (0u64, 0u64);
+    for s in &model.modalities {
+        let p = net_parameters(&s.net, &s.item_shape, latent);
+        total = total.saturating_add(p);
+        at_one = at_one.saturating_add(net_parameters(&s.net, &s.item_shape, 1));
+        if largest.is_none_or(|(q, _)| p > q) {
+            largest = Some((p, s));
+        }
+    }
+    // Parameters that grow with the latent size, against those that do not.
+    if total.saturating_sub(at_one) >= at_one {
+        return "model.latent_dim".into();
+    }
+    match largest.map(|(_, s)| &s.net) {
+        Some(NetConfig::Mlp(_)) => "model.net.hidden".into(),
+        Some(NetConfig::Conv2d(_) | NetConfig::Conv1d(_)) => "model.net.channels".into(),
+        _ => "model.net".into(),
+    }
+}
+
 /// Estimates the memory of a model's parameters (inference: no optimizer state, no
 /// activations beyond a chunk of items).
 pub fn model_estimate(model: &rensou_model::mmvae::MmvaeConfig) -> Estimate {
@@ -269,7 +337,7 @@ pub fn model_estimate(model: &rensou_model::mmvae::MmvaeConfig) -> Estimate {
     e.add(
         "parameters",
         params.saturating_mul(F32 * 2),
-        "model.latent_dim",
+        parameter_field(model),
     );
     e
 }
@@ -294,7 +362,7 @@ pub fn training_estimate(config: &RunConfig, pairs: u64) -> Estimate {
     e.add(
         "parameters and optimizer state",
         params.saturating_mul(F32 * PARAM_COPIES),
-        "model.latent_dim",
+        parameter_field(model),
     );
     // Every block of K x batch samples goes through its decoders (moe: every encoder's
     // samples through every decoder).
@@ -341,6 +409,19 @@ pub fn training_estimate(config: &RunConfig, pairs: u64) -> Estimate {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn memory_sizes_parse_with_units_and_garbage_is_refused() {
+        assert_eq!(parse_size("123"), Ok(123));
+        assert_eq!(parse_size("100M"), Ok(100 << 20));
+        assert_eq!(parse_size(" 8G "), Ok(8 << 30));
+        assert_eq!(parse_size("1.5GiB"), Ok(3 << 29));
+        assert_eq!(parse_size("2GB"), Ok(2_000_000_000));
+        assert_eq!(parse_size("500 MB"), Ok(500_000_000));
+        for bad in ["abc", "", "0", "12Q", "-5", "1.2.3G", "G"] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+        }
+    }
     use crate::{DataConfig, TrainingConfig};
     use rensou_model::mmvae::{MmvaeConfig, ModalityNetConfig};
 
@@ -392,6 +473,23 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("model.latent_dim"), "{err}");
+
+        // A huge hidden width is named as such, not as the latent size.
+        let mut wide = paper(20, 20);
+        for m in &mut wide.model.modalities {
+            m.net = NetConfig::Mlp(rensou_model::nn::MlpNet {
+                hidden: vec![20_000_000],
+                ..Default::default()
+            });
+        }
+        let err = check_against(
+            "training",
+            &training_estimate(&wide, 288_000),
+            24_000_000_000,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("lower `model.net.hidden`"), "{err}");
     }
 
     #[test]

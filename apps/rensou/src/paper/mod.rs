@@ -521,13 +521,29 @@ fn check_modalities(modalities: &[String]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The lock under which a study's plan is written, in the study directory.
+const PLAN_LOCK: &str = ".plan.lock";
+
 /// Refuses an `--out` that holds something other than a study: a study directory is new, empty,
-/// or has the `plan.json` an earlier `rensou paper` wrote.
+/// has the `plan.json` an earlier `rensou paper` wrote, or holds only what a study being
+/// started holds before its plan is written (the plan lock, `data/`): another `rensou paper`
+/// starting it now (which [`tasks::Study::prepare`] then waits for), or one whose plan could
+/// not be completed.
 fn check_study_dir(out: &Path, plan_path: &Path) -> anyhow::Result<()> {
     if out.exists() && !out.is_dir() {
         bail!("--out {} is a file, not a study directory", out.display());
     }
-    let non_empty = std::fs::read_dir(out).is_ok_and(|mut d| d.next().is_some());
+    // What a starting study holds: the plan lock, data/ and the plan files' temporary names.
+    let starting = |name: &str| {
+        name == PLAN_LOCK
+            || name == "data"
+            || name.starts_with(".plan.json.tmp-")
+            || name.starts_with(".tasks.json.tmp-")
+    };
+    let non_empty = std::fs::read_dir(out).is_ok_and(|d| {
+        d.flatten()
+            .any(|e| !starting(&e.file_name().to_string_lossy()))
+    });
     if non_empty && !plan_path.is_file() {
         let what = if out.join(RUN_CONFIG_FILE).is_file() {
             "a training run"

@@ -63,6 +63,65 @@ fn check_time(time: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Refuses a value that would land in a generated script with a control character in it (a
+/// newline would end the `#SBATCH` comment and start a command bash runs).
+fn check_no_control(what: &str, value: &str) -> anyhow::Result<()> {
+    if let Some(c) = value.chars().find(|c| c.is_control()) {
+        bail!(
+            "{what} holds a control character ({}); it would break the generated sbatch \
+             script, so it is refused",
+            c.escape_default()
+        );
+    }
+    Ok(())
+}
+
+/// Checks a Slurm partition name (or a comma-separated list of them): letters, digits and
+/// `_ . -` only.
+fn check_partition(partition: &str) -> anyhow::Result<()> {
+    let ok = !partition.is_empty()
+        && partition.split(',').all(|p| {
+            !p.is_empty()
+                && p.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+        });
+    if !ok {
+        bail!(
+            "--partition `{}` is not a Slurm partition name (letters, digits, `_`, `.`, `-`; \
+             several separated by commas)",
+            partition.escape_default()
+        );
+    }
+    Ok(())
+}
+
+/// Checks an extra `#SBATCH` option: one line, starting with `-`.
+fn check_extra(extra: &str) -> anyhow::Result<()> {
+    check_no_control(&format!("--sbatch=`{}`", extra.escape_default()), extra)?;
+    if !extra.trim_start().starts_with('-') {
+        bail!("--sbatch=`{extra}` is not an sbatch option (e.g. --sbatch=--account=proj42)");
+    }
+    Ok(())
+}
+
+/// Writes `path` as one argument of an `#SBATCH` line: sbatch reads a backslash as "the next
+/// character is literal" (and `#`, quotes and blanks as syntax otherwise), and a `%` in a file
+/// name as a pattern, written `%%` for itself.
+fn sbatch_path(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for c in path.chars() {
+        if c == '%' {
+            out.push_str("%%");
+        } else if c.is_ascii_alphanumeric() || "/._-=:,+@".contains(c) {
+            out.push(c);
+        } else {
+            out.push('\\');
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// Quotes `s` for a POSIX shell.
 fn sh_quote(s: &str) -> String {
     if !s.is_empty()
@@ -75,12 +134,16 @@ fn sh_quote(s: &str) -> String {
     }
 }
 
-/// The `#SBATCH` header shared by both scripts.
-fn header(args: &SlurmArgs, name: &str, log: &Path) -> String {
+/// The `#SBATCH` header shared by both scripts; `logs` is the log directory, `log` the file
+/// name pattern in it (`task-%a.log`).
+fn header(args: &SlurmArgs, name: &str, logs: &Path, log: &str) -> String {
     let mut lines = vec![
         "#!/bin/bash".to_owned(),
         format!("#SBATCH --job-name={name}"),
-        format!("#SBATCH --output={}", log.display()),
+        format!(
+            "#SBATCH --output={}/{log}",
+            sbatch_path(&logs.display().to_string())
+        ),
         "#SBATCH --open-mode=append".to_owned(),
     ];
     if let Some(p) = &args.partition {
@@ -109,6 +172,15 @@ pub fn write_scripts(study: &Study, args: &SlurmArgs, exe: &Path) -> anyhow::Res
         .out
         .canonicalize()
         .with_context(|| format!("cannot resolve {}", study.out.display()))?;
+    // Every value that lands in a script: no control character anywhere (the options are
+    // checked in `run`, the paths here).
+    for (what, path) in [
+        ("the study path", out.as_path()),
+        ("the rensou executable's path", exe),
+    ] {
+        let text = path.display().to_string();
+        check_no_control(&format!("{what} `{}`", text.escape_default()), &text)?;
+    }
     let dir = out.join("slurm");
     let logs = dir.join("logs");
     std::fs::create_dir_all(&logs).with_context(|| format!("cannot create {}", logs.display()))?;
@@ -116,7 +188,7 @@ pub fn write_scripts(study: &Study, args: &SlurmArgs, exe: &Path) -> anyhow::Res
     let out_q = sh_quote(&out.display().to_string());
     let n = study.tasks.len();
 
-    let mut tasks = header(args, "rensou-paper", &logs.join("task-%a.log"));
+    let mut tasks = header(args, "rensou-paper", &logs, "task-%a.log");
     tasks.push_str(&format!("#SBATCH --array=0-{}\n", n.saturating_sub(1)));
     tasks.push_str(&format!("#SBATCH --cpus-per-task={}\n", args.cpus_per_task));
     tasks.push_str("#SBATCH --ntasks=1\n#SBATCH --requeue\n");
@@ -134,7 +206,7 @@ pub fn write_scripts(study: &Study, args: &SlurmArgs, exe: &Path) -> anyhow::Res
         args.cpus_per_task
     ));
 
-    let mut report = header(args, "rensou-paper-report", &logs.join("report.log"));
+    let mut report = header(args, "rensou-paper-report", &logs, "report.log");
     report.push_str("#SBATCH --cpus-per-task=1\n#SBATCH --ntasks=1\n");
     report.push_str(&format!(
         "# Runs after the task array has ended (submitted with --dependency=afterany:ARRAY):\n\
@@ -190,8 +262,19 @@ fn sbatch(program: &str, extra: &[String], script: &Path) -> anyhow::Result<Stri
 
 /// `rensou paper slurm`.
 pub fn run(args: &SlurmArgs) -> anyhow::Result<()> {
+    // Values that land in the scripts, checked before anything is written.
     if let Some(t) = &args.time {
         check_time(t)?;
+    }
+    if let Some(p) = &args.partition {
+        check_partition(p)?;
+    }
+    for extra in &args.extra {
+        check_extra(extra)?;
+    }
+    if let Some(out) = &args.paper.out {
+        let text = out.display().to_string();
+        check_no_control(&format!("--out `{}`", text.escape_default()), &text)?;
     }
     if args.cpus_per_task == 0 {
         bail!("--cpus-per-task must be at least 1");
@@ -214,10 +297,10 @@ pub fn run(args: &SlurmArgs) -> anyhow::Result<()> {
     if !args.submit {
         println!(
             "submit with:\n  ARRAY=$({} --parsable {})\n  {} --dependency=afterany:$ARRAY {}",
-            args.sbatch_program,
-            scripts.tasks.display(),
-            args.sbatch_program,
-            scripts.report.display()
+            sh_quote(&args.sbatch_program),
+            sh_quote(&scripts.tasks.display().to_string()),
+            sh_quote(&args.sbatch_program),
+            sh_quote(&scripts.report.display().to_string())
         );
         return Ok(());
     }
@@ -250,6 +333,24 @@ mod tests {
         for t in ["", "4h", "1-2-3", ":30", "01:00:00:00", "$(rm)"] {
             assert!(check_time(t).is_err(), "{t}");
         }
+    }
+
+    #[test]
+    fn script_values_cannot_start_a_line() {
+        for p in ["gpu", "gpu,debug", "a_b.c-d"] {
+            check_partition(p).unwrap();
+        }
+        for p in ["gpu\ntouch X", "", "gpu;rm", "a b", "gpu,", "$(x)"] {
+            assert!(check_partition(p).is_err(), "{p:?}");
+        }
+        check_extra("--account=proj42").unwrap();
+        check_extra("--comment=\"a b\"").unwrap();
+        for e in ["--account=x\ntouch X", "--a=\rb", "touch X", ""] {
+            assert!(check_extra(e).is_err(), "{e:?}");
+        }
+        assert_eq!(sbatch_path("/data/run_1"), "/data/run_1");
+        assert_eq!(sbatch_path("/my runs/#1 'q'"), "/my\\ runs/\\#1\\ \\'q\\'");
+        assert_eq!(sbatch_path("/a%b"), "/a%%b");
     }
 
     #[test]

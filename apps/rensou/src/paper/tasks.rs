@@ -6,7 +6,8 @@
 //! ([`FileLock`]):
 //!
 //! ```text
-//! OUT/plan.json, tasks.json          written by `paper plan` (under OUT/.plan.lock)
+//! OUT/plan.json, tasks.json          written by `paper plan` (under OUT/.plan.lock, with the
+//!                                    dataset: a second starter waits, then finds the plan)
 //! OUT/data/<modalities>.h5           built once by `paper plan` (under its .lock)
 //! OUT/classifiers/<m>-<label>.mpk    trained once by the first task that needs it (own lock)
 //! OUT/runs/<id>/                     the task's run; OUT/runs/<id>.lock while a worker runs it
@@ -34,7 +35,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     check_fusions, check_modalities, check_study_dir, ensure_mnist, models, probes_done,
-    probes_for, report, train_model, ModelKind, PaperArgs, Plan, Preset, Stage,
+    probes_for, report, train_model, ModelKind, PaperArgs, Plan, Preset, Stage, PLAN_LOCK,
 };
 use crate::backend;
 use crate::progress::Bars;
@@ -110,13 +111,126 @@ pub struct Study {
     pub dataset_stage: Stage,
 }
 
-/// Refuses settings that cannot make a study.
+/// The most seeds a study takes (the paper has 20; 1,000 keeps every file of the plan, the
+/// report and a Slurm array of default size limits small).
+pub const MAX_SEEDS: usize = 1_000;
+/// The most tasks (models x seeds) a study takes.
+pub const MAX_TASKS: usize = 10_000;
+/// The most epochs per model.
+pub const MAX_EPOCHS: usize = 100_000;
+
+/// Refuses settings that cannot make a study, before anything is written: counts out of range
+/// and sizes beyond the bounds above (with the flag to lower).
 fn check_plan(plan: &Plan) -> anyhow::Result<()> {
     if plan.seeds == 0 || plan.epochs == 0 {
         bail!("--seeds and --epochs must be at least 1");
     }
+    if plan.seeds > MAX_SEEDS {
+        bail!(
+            "--seeds {} is more than a study takes (at most {MAX_SEEDS}; the paper uses 20): \
+             lower `--seeds`",
+            plan.seeds
+        );
+    }
+    if plan.epochs > MAX_EPOCHS {
+        bail!(
+            "--epochs {} is more than a study takes (at most {MAX_EPOCHS}; the paper trains 50): \
+             lower `--epochs`",
+            plan.epochs
+        );
+    }
     check_modalities(&plan.modalities)?;
-    check_fusions(&plan.fusions)
+    check_fusions(&plan.fusions)?;
+    let tasks = plan
+        .seeds
+        .saturating_mul(models(&plan.modalities, &plan.fusions).len());
+    if tasks > MAX_TASKS {
+        bail!(
+            "the study would have {tasks} tasks ({} seeds x {} models), more than {MAX_TASKS}: \
+             lower `--seeds` (or use fewer --modalities / --fusions)",
+            plan.seeds,
+            tasks / plan.seeds.max(1)
+        );
+    }
+    Ok(())
+}
+
+/// The settings in which plan `old` (on disk) and `new` (asked for) differ, each as
+/// `name: old there, new here (--flag)`, other than those that may grow a study (seeds,
+/// fusions).
+fn plan_differences(old: &Plan, new: &Plan) -> Vec<String> {
+    let flag = |key: &str| match key {
+        "preset" | "epochs" | "k" | "objective" | "modalities" => format!(" (--{key})"),
+        "warmup_steps" => " (--warmup-steps)".into(),
+        "max_train_pairs" => " (--max-train-pairs)".into(),
+        _ => " (from the preset)".into(),
+    };
+    let show = |v: Option<&serde_json::Value>| match v {
+        None | Some(serde_json::Value::Null) => "none".to_owned(),
+        Some(serde_json::Value::String(s)) => s.clone(),
+        Some(v) => v.to_string(),
+    };
+    let (Ok(a), Ok(b)) = (serde_json::to_value(old), serde_json::to_value(new)) else {
+        return vec!["the settings".into()];
+    };
+    let keys: BTreeSet<&String> = a
+        .as_object()
+        .into_iter()
+        .chain(b.as_object())
+        .flat_map(|o| o.keys())
+        .collect();
+    keys.into_iter()
+        .filter(|k| !matches!(k.as_str(), "seeds" | "fusions"))
+        .filter(|k| a.get(*k) != b.get(*k))
+        .map(|k| {
+            format!(
+                "{k}: {} there, {} here{}",
+                show(a.get(k)),
+                show(b.get(k)),
+                flag(k)
+            )
+        })
+        .collect()
+}
+
+/// Checks `plan` against the one stored at `plan_path`, if any: the same study, or refused
+/// naming every setting that differs. Returns whether a plan is stored.
+fn check_stored_plan(out: &Path, plan_path: &Path, plan: &Plan) -> anyhow::Result<bool> {
+    let Ok(text) = std::fs::read_to_string(plan_path) else {
+        return Ok(false);
+    };
+    let old: Plan = serde_json::from_str(&text).with_context(|| {
+        format!(
+            "{} is damaged; remove it to start over",
+            plan_path.display()
+        )
+    })?;
+    // More or fewer seeds, or other fusions beside the paper's models, extend the same study:
+    // every task the two plans share is the same task.
+    let differences = plan_differences(&old, plan);
+    if !differences.is_empty() {
+        bail!(
+            "{} holds a study with other settings ({}); use the same settings, another --out, \
+             or remove it",
+            out.display(),
+            differences.join("; ")
+        );
+    }
+    Ok(true)
+}
+
+/// Removes the plan files a failed `prepare` wrote, so that no half-written plan stays behind;
+/// disarmed once the plan is complete.
+struct PlanGuard {
+    files: Vec<PathBuf>,
+}
+
+impl Drop for PlanGuard {
+    fn drop(&mut self) {
+        for f in &self.files {
+            let _ = std::fs::remove_file(f);
+        }
+    }
 }
 
 impl Study {
@@ -133,37 +247,23 @@ impl Study {
             })
         });
         let plan_path = out.join("plan.json");
+        // Checked before anything is written, then again under the lock (another `rensou
+        // paper` may have written the plan meanwhile).
         check_study_dir(&out, &plan_path)?;
+        check_stored_plan(&out, &plan_path, &plan)?;
         std::fs::create_dir_all(&out)
             .with_context(|| format!("cannot create {}", out.display()))?;
-        {
-            let _lock = FileLock::acquire(&out.join(".plan.lock"), |who| {
-                eprintln!("waiting for {who}, which is writing the plan");
-            })?;
-            if let Ok(text) = std::fs::read_to_string(&plan_path) {
-                let old: Plan = serde_json::from_str(&text).with_context(|| {
-                    format!(
-                        "{} is damaged; remove it to start over",
-                        plan_path.display()
-                    )
-                })?;
-                // More or fewer seeds, or other fusions beside the paper's models, extend the
-                // same study: every task the two plans share is the same task.
-                let same = Plan {
-                    seeds: old.seeds,
-                    fusions: old.fusions.clone(),
-                    ..plan.clone()
-                } == old;
-                if !same {
-                    bail!(
-                        "{} holds a study with other settings ({}); use another --out, or remove it",
-                        out.display(),
-                        plan_path.display()
-                    );
-                }
-            }
-            write_bytes_atomically(&plan_path, serde_json::to_string_pretty(&plan)?.as_bytes())?;
+        // The whole plan (plan.json, the dataset, tasks.json) is made under the plan lock: a
+        // second `rensou paper` started on the same directory waits here, then finds the plan.
+        let _lock = FileLock::acquire(&out.join(PLAN_LOCK), |who| {
+            eprintln!("waiting for {who}, which is writing the plan");
+        })?;
+        check_study_dir(&out, &plan_path)?;
+        let mut guard = PlanGuard { files: Vec::new() };
+        if !check_stored_plan(&out, &plan_path, &plan)? {
+            guard.files.push(plan_path.clone());
         }
+        write_bytes_atomically(&plan_path, serde_json::to_string_pretty(&plan)?.as_bytes())?;
         let dataset = out.join("data").join(plan.dataset_name());
         let t = Instant::now();
         let built = {
@@ -212,6 +312,7 @@ impl Study {
             &study.out.join("tasks.json"),
             serde_json::to_string_pretty(&tasks_json)?.as_bytes(),
         )?;
+        guard.files.clear();
         Ok(study)
     }
 
@@ -482,6 +583,26 @@ type Slot = (Option<usize>, usize);
 /// A task running as a child process in a slot since an instant.
 type Running<'a> = (Child, &'a Task, Slot, Instant);
 
+/// Makes `cmd`'s process die with this one (Linux: the kernel sends it SIGKILL when this
+/// process ends, however it ends). A killed `rensou paper --jobs N` thus stops its tasks too,
+/// instead of leaving them running unseen: each resumes from its last checkpoint (every file is
+/// written atomically) when the study is run again.
+fn die_with_parent(cmd: &mut Command) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: prctl is async-signal-safe and touches only the child's own settings.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = cmd;
+}
+
 /// Runs every unfinished task as a child process (`rensou paper run-task`), as many at once as
 /// `parallel` allows, their output in `OUT/logs/<id>.log`. Failed tasks do not stop the others;
 /// they are listed in the error once all have ended. Returns the ids of the tasks run.
@@ -508,11 +629,7 @@ pub fn run_in_processes(
                 break;
             };
             let log_path = logs.join(format!("{}.log", task.id));
-            let log = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&log_path)
-                .with_context(|| format!("cannot open {}", log_path.display()))?;
+            let log = rensou_api::fsutil::open_append(&log_path)?;
             let mut cmd = Command::new(&exe);
             cmd.args(["paper", "run-task", "--task", &task.id, "--out"])
                 .arg(&study.out)
@@ -521,6 +638,7 @@ pub fn run_in_processes(
                 .stdin(Stdio::null())
                 .stdout(log.try_clone().context("cannot share the log file")?)
                 .stderr(log);
+            die_with_parent(&mut cmd);
             if let Some(device) = slot.0 {
                 cmd.env(backend::DEVICE_ENV, device.to_string());
             }

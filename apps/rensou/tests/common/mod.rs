@@ -69,6 +69,8 @@ pub struct Tiny {
     pub number: fn(usize) -> i64,
     /// An extra categorical `colour` label (0..=3) for modality `a`, value of pair `i`.
     pub colour: Option<fn(usize) -> i64>,
+    /// The stored build config (the file's root `config` attribute; empty TOML by default).
+    pub config_toml: &'static str,
 }
 
 impl Default for Tiny {
@@ -77,6 +79,7 @@ impl Default for Tiny {
             shape: vec![8, 8, 3],
             number: |i| (i % 9 + 1) as i64,
             colour: None,
+            config_toml: "",
         }
     }
 }
@@ -89,7 +92,7 @@ impl Tiny {
             modalities: vec!["a".into(), "b".into()],
             provenance: Provenance {
                 seed: 0,
-                config_toml: String::new(),
+                config_toml: self.config_toml.to_owned(),
                 sources: vec!["a: synthetic".into(), "b: synthetic".into()],
             },
             suggested: Default::default(),
