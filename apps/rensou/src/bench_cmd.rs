@@ -26,9 +26,9 @@ use std::time::Instant;
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 use rensou_model::dist::DistFamily;
-use rensou_model::fusion::{objective_for, FusionRegistry, DEFAULT_FUSION};
+use rensou_model::fusion::{objective_for, resolve_objective, FusionRegistry, DEFAULT_FUSION};
 use rensou_model::mmvae::{
-    bench_train_steps, MmvaeConfig, ModalityNetConfig, ObjectiveConfig, ObjectiveKind,
+    bench_train_steps, MmvaeConfig, ModalityNetConfig, ObjectiveKind, ObjectiveName,
 };
 use rensou_model::nn::{Conv2dNet, NetConfig};
 use rensou_train::NetChoice;
@@ -78,9 +78,10 @@ pub struct BenchTrainArgs {
     #[arg(long, value_delimiter = ',', default_value = "2")]
     pub modalities: Vec<usize>,
     /// Objective: dreg (torch `--estimator dreg`) or dreg-reference (`--estimator reference`);
-    /// elbo and iwae run without a torch comparison.
-    #[arg(long, default_value = "dreg")]
-    pub objective: ObjectiveKind,
+    /// elbo, iwae and the looser variants run without a torch comparison. Default: each
+    /// fusion's own (moe: dreg), as `rensou train` trains it.
+    #[arg(long)]
+    pub objective: Option<ObjectiveName>,
     /// Fusions (joint posteriors) to measure, interleaved round by round: moe (default), poe,
     /// mopoe, ... Each trains its own objective where it does not implement --objective (poe
     /// and mopoe: elbo); only moe has a PyTorch reference. Lines of other fusions carry their
@@ -216,10 +217,12 @@ fn bench_child(args: &BenchTrainArgs) -> anyhow::Result<()> {
     };
     let device = backend::device();
     let config = bench_config(modalities, net, fusion)?;
-    let objective = objective_for(
-        &*config.fusion_design()?,
-        ObjectiveConfig::new(args.objective, k),
-    );
+    let design = config.fusion_design()?;
+    // The study's rule: the objective asked for where the fusion implements it, else its own.
+    let objective = match args.objective {
+        Some(asked) => objective_for(&*design, asked.with_k(k)),
+        None => resolve_objective(&*design, None, k)?,
+    };
     let result = bench_train_steps::<backend::Train>(
         &config,
         args.batch,
@@ -347,7 +350,11 @@ fn rensou_command(
         .args(["--modalities", &modalities.to_string()])
         .args(["--net", &net.to_string()])
         .args(["--fusion", fusion])
-        .args(["--objective", &args.objective.to_string()])
+        .args(
+            args.objective
+                .iter()
+                .flat_map(|o| ["--objective".to_owned(), o.to_string()]),
+        )
         .args(["--batch", &args.batch.to_string()])
         .args(["--steps", &args.steps.to_string()])
         .args(["--warmup", &args.warmup.to_string()]);
@@ -436,9 +443,15 @@ fn bench_train(args: BenchTrainArgs) -> anyhow::Result<()> {
     let device = backend::device();
     eprintln!("backend: {}", backend::describe(&device));
     let threads = args.threads.unwrap_or_else(rayon_threads);
-    let estimator = match args.objective {
-        ObjectiveKind::Dreg => Some("dreg"),
-        ObjectiveKind::DregReference => Some("reference"),
+    // The torch reference is the mixture of experts: moe's objective decides its estimator.
+    let moe_objective = match args.objective {
+        Some(asked) => asked,
+        None => resolve_objective(&*rensou_model::fusion::resolve_design(None)?, None, 1)?
+            .objective_name(),
+    };
+    let estimator = match (moe_objective.kind, moe_objective.looser) {
+        (ObjectiveKind::Dreg, false) => Some("dreg"),
+        (ObjectiveKind::DregReference, false) => Some("reference"),
         _ => None,
     };
     let load_start = loadavg();

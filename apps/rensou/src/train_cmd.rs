@@ -6,9 +6,10 @@ use anyhow::{bail, Context};
 use clap::Args;
 
 use rensou_model::fusion::FusionRegistry;
-use rensou_model::mmvae::ObjectiveKind;
+use rensou_model::mmvae::ObjectiveName;
 use rensou_train::{
-    self as train, NetChoice, Overrides, RunConfig, RunSpec, TrainOptions, RUN_CONFIG_FILE,
+    self as train, NetChoice, Overrides, RunConfig, RunSpec, TrainOptions, TrainingSpec,
+    RUN_CONFIG_FILE,
 };
 
 use crate::backend;
@@ -43,17 +44,18 @@ pub struct TrainArgs {
     /// Samples per modality K (20).
     #[arg(long, allow_negative_numbers = true)]
     pub k: Option<usize>,
-    /// Objective: elbo, iwae, dreg, dreg-reference (dreg); each fusion implements some of
-    /// them (`rensou list` shows which).
+    /// Objective: elbo, iwae, dreg, dreg-reference, the last three also as `-looser`
+    /// (dreg-looser); default: the fusion's own (moe: dreg, poe and mopoe: elbo, mmvaeplus:
+    /// dreg-looser). `rensou list` shows what each fusion implements.
     #[arg(long)]
-    pub objective: Option<ObjectiveKind>,
+    pub objective: Option<ObjectiveName>,
     /// The joint posterior, a fusion plugin with its default settings: moe (the MMVAE's
     /// mixture of experts, default), poe, mopoe, ... (`rensou list`); `[model.fusion]` in the
     /// config sets its options.
     #[arg(long)]
     pub fusion: Option<String>,
-    /// Use the looser variant of the objective.
-    #[arg(long)]
+    /// Replaced by the objective's name (`--objective dreg-looser`); refused with that advice.
+    #[arg(long, hide = true)]
     pub looser: bool,
     /// Pairs per step (128).
     #[arg(long, allow_negative_numbers = true)]
@@ -81,42 +83,46 @@ pub struct TrainArgs {
 }
 
 impl TrainArgs {
+    /// The flags: the top layer of the config pipeline.
     fn overrides(&self) -> anyhow::Result<Overrides> {
+        if self.looser {
+            bail!(
+                "--looser is part of the objective's name now: write --objective dreg-looser \
+                 (or iwae-looser, dreg-reference-looser)"
+            );
+        }
         Ok(Overrides {
             data: self.data.clone(),
-            epochs: self.epochs,
-            seed: self.seed,
-            k: self.k,
-            objective: self.objective,
-            looser: self.looser.then_some(true),
-            batch_size: self.batch_size,
-            lr: self.lr,
-            warmup_steps: self.warmup_steps,
-            max_train_pairs: self.max_train_pairs,
-            max_test_pairs: self.max_test_pairs,
-            grid_every: self.grid_every,
+            modalities: self.modalities.clone(),
             net: self.net,
             fusion: match &self.fusion {
                 Some(name) => Some((FusionRegistry::collect()?.get(name)?.default_config)()),
                 None => None,
             },
+            training: TrainingSpec {
+                epochs: self.epochs,
+                seed: self.seed,
+                k: self.k,
+                objective: self.objective,
+                batch_size: self.batch_size,
+                lr: self.lr,
+                warmup_steps: self.warmup_steps,
+                max_train_pairs: self.max_train_pairs,
+                max_test_pairs: self.max_test_pairs,
+                grid_every: self.grid_every,
+                ..TrainingSpec::default()
+            },
         })
     }
 }
 
-/// Resolves a new run's config: the file (or defaults), `--data`/`--modalities`, the data
-/// file's item shapes, then the other flags.
+/// Resolves a new run's config: the `--config` file (or nothing), the flags on top, resolved
+/// once against the data file's item shapes.
 fn new_config(args: &TrainArgs) -> anyhow::Result<(RunConfig, Vec<String>)> {
-    let mut spec = match &args.config {
+    let spec = match &args.config {
         Some(path) => RunSpec::read(path)?,
         None => RunSpec::default(),
     };
-    if let Some(data) = &args.data {
-        spec.data.file = Some(data.clone());
-    }
-    if let Some(m) = &args.modalities {
-        spec.data.modalities = Some(m.clone());
-    }
     Ok(spec.resolve_with(&args.overrides()?)?)
 }
 
@@ -131,33 +137,38 @@ fn resumed_config(args: &TrainArgs) -> anyhow::Result<(RunConfig, Vec<String>)> 
         );
     }
     let stored = RunConfig::read(&stored_path)?;
-    let (config, notes) = if let Some(path) = &args.config {
-        // What the file leaves out is the run's (not the defaults), so a conflict names the
-        // field the file changes.
-        let mut spec = RunSpec::read_over(path, &stored)?;
-        if let Some(data) = &args.data {
-            spec.data.file = Some(data.clone());
+    if let Some(m) = &args.modalities {
+        if m != &stored.data.modalities {
+            bail!(
+                "cannot resume {} with --modalities {}: the run trains on {}",
+                args.out.display(),
+                m.join(","),
+                stored.data.modalities.join(",")
+            );
         }
-        if let Some(m) = &args.modalities {
-            spec.data.modalities = Some(m.clone());
-        }
-        spec.resolve_with(&args.overrides()?)?
-    } else {
-        let mut c = stored.clone();
-        let n = c.apply(&args.overrides()?)?;
-        if let Some(m) = &args.modalities {
-            if m != &stored.data.modalities {
-                bail!(
-                    "cannot resume {} with --modalities {}: the run trains on {}",
-                    args.out.display(),
-                    m.join(","),
-                    stored.data.modalities.join(",")
-                );
-            }
-        }
-        c.validate()?;
-        (c, n)
+    }
+    // The layers: the stored run, the file (what it leaves out is the run's, not the
+    // defaults, so a conflict names the field the file changes), the flags.
+    let spec = match &args.config {
+        Some(path) => RunSpec::read_over(path, &stored)?,
+        None => RunSpec::of_run(&stored),
     };
+    let (config, notes) = spec.resolve_with(&args.overrides()?)?;
+    // Data whose items have other shapes than the run's is named as such (before the general
+    // conflict, which would name the first differing dimension only).
+    for (new, old) in config.model.modalities.iter().zip(&stored.model.modalities) {
+        if new.item_shape != old.item_shape {
+            bail!(
+                "cannot resume {}: {} has `{}` items of shape {:?}, the run was trained on \
+                 item_shape {:?}",
+                args.out.display(),
+                config.data.file.display(),
+                new.name,
+                new.item_shape,
+                old.item_shape
+            );
+        }
+    }
     if let Some(field) = config.resume_conflict(&stored) {
         bail!(
             "cannot resume {} with a different config: {field}; a resumed run may only change \

@@ -663,3 +663,55 @@ fn a_dataset_whose_stored_config_is_not_toml_is_read_with_a_warning() {
     let out = ok(&rensou(d, &["data", "info", "tiny.h5"]));
     assert!(out.contains("warning") && out.contains("not TOML"), "{out}");
 }
+
+#[test]
+fn the_looser_variant_has_one_spelling() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    write_tiny(d);
+    write_config(d);
+    let e = refused(
+        d,
+        &train_args(&["--out", "run", "--objective", "iwae", "--looser"]),
+    );
+    assert!(e.contains("--objective dreg-looser"), "{e}");
+    std::fs::write(
+        d.join("old.toml"),
+        "[training]\nobjective = \"iwae\"\nlooser = true\n",
+    )
+    .expect("write");
+    let e = refused(
+        d,
+        &[
+            "train", "--data", "tiny.h5", "--config", "old.toml", "--out", "run",
+        ],
+    );
+    assert!(
+        e.contains("training.looser") && e.contains("objective = \"dreg-looser\""),
+        "{e}"
+    );
+    let e = refused(
+        d,
+        &train_args(&["--out", "run", "--objective", "elbo-looser"]),
+    );
+    assert!(e.contains("no looser variant"), "{e}");
+    // The one spelling trains and is stored as the run's objective.
+    ok(&rensou(
+        d,
+        &train_args(&[
+            "--out",
+            "run",
+            "--objective",
+            "iwae-looser",
+            "--epochs",
+            "1",
+            "--grid-every",
+            "0",
+        ]),
+    ));
+    let config = std::fs::read_to_string(d.join("run/config.toml")).expect("config");
+    assert!(
+        config.contains("objective = \"iwae\"") && config.contains("looser = true"),
+        "{config}"
+    );
+}

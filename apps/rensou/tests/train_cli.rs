@@ -169,8 +169,7 @@ fn single_modality_vae() {
             "--epochs",
             "1",
             "--objective",
-            "iwae",
-            "--looser",
+            "iwae-looser",
         ],
     ));
     assert!(out.contains("a VAE"), "{out}");

@@ -30,7 +30,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 
 use crate::dist::{Dist, DistFamily};
-use crate::mmvae::{MmvaeConfig, ObjectiveConfig, ObjectiveKind, ObjectiveOutput};
+use crate::mmvae::{MmvaeConfig, ObjectiveConfig, ObjectiveKind, ObjectiveName, ObjectiveOutput};
 use rensou_api::registry::{PluginRecord, Registry};
 use rensou_api::{Error, Result};
 
@@ -113,6 +113,31 @@ pub fn check_objective(design: &dyn FusionDesign, objective: &ObjectiveConfig) -
             names.join(", ")
         ),
     ))
+}
+
+/// The objective a run trains with: `asked` when given (the fusion must implement it), else
+/// the fusion's own, the one its paper trains with (the first of
+/// [`FusionDesign::objectives`]). The one place a run's default objective is decided.
+pub fn resolve_objective(
+    design: &dyn FusionDesign,
+    asked: Option<ObjectiveName>,
+    k: usize,
+) -> Result<ObjectiveConfig> {
+    let name = match asked {
+        Some(name) => name,
+        None => {
+            let &(kind, looser) = design.objectives().first().ok_or_else(|| {
+                Error::Plugin(format!(
+                    "fusion `{}` implements no objective",
+                    fusion_type_name(design).unwrap_or_else(|_| "?".into())
+                ))
+            })?;
+            ObjectiveName::new(kind, looser)
+        }
+    };
+    let objective = name.with_k(k);
+    check_objective(design, &objective)?;
+    Ok(objective)
 }
 
 /// `wanted` when `design` implements it, else the objective its paper trains with (the first
@@ -452,25 +477,91 @@ pub fn resolve_design(config: Option<&dyn FusionDesign>) -> Result<Box<dyn Fusio
     }
 }
 
-/// The fusion `design` on backend `B`, looked up in the registry.
+/// The fusion `design` on backend `B`, looked up in the registry (once per call: a model
+/// holds a [`ResolvedFusion`] instead).
 pub fn fusion_for<B: Backend>(design: &dyn FusionDesign) -> Result<Arc<dyn Fusion<B>>> {
-    let name = fusion_type_name(design)?;
-    let registry = FusionRegistry::collect()?;
-    let plugin = registry.get(&name)?;
-    let table = (plugin.table)();
-    let builder = table.builder::<B>().ok_or_else(|| {
-        Error::Plugin(format!(
-            "fusion `{name}` is not built for the backend {} (built for: {}); enable the \
-             matching feature of rensou-model",
-            std::any::type_name::<B>(),
-            table.backends().join(", ")
-        ))
-    })?;
-    builder(design).ok_or_else(|| {
-        Error::Plugin(format!(
-            "fusion plugin `{name}` registered a table for another config type than its own"
-        ))
-    })
+    ResolvedFusion::of_design(design)?.on::<B>()
+}
+
+/// A fusion resolved once, when the model using it is built: its design, its plugin's
+/// per-backend constructors and the objectives it implements. Building the backend's fusion
+/// from it ([`Self::on`]) needs no registry lookup and no serialisation.
+#[derive(Clone)]
+pub struct ResolvedFusion {
+    design: Box<dyn FusionDesign>,
+    name: String,
+    table: Arc<FusionTable>,
+    objectives: Arc<[(ObjectiveKind, bool)]>,
+}
+
+impl Debug for ResolvedFusion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResolvedFusion")
+            .field("name", &self.name)
+            .field("design", &self.design)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ResolvedFusion {
+    /// The fusion a model config asks for (its `fusion`, or the default plugin's default
+    /// config), looked up in the registry.
+    pub fn of_config(config: &MmvaeConfig) -> Result<Self> {
+        Self::of_design(&*config.fusion_design()?)
+    }
+
+    /// The plugin of `design`, looked up in the registry.
+    pub fn of_design(design: &dyn FusionDesign) -> Result<Self> {
+        let name = fusion_type_name(design)?;
+        let registry = FusionRegistry::collect()?;
+        let plugin = registry.get(&name)?;
+        Ok(ResolvedFusion {
+            design: design.clone_box(),
+            table: Arc::new((plugin.table)()),
+            objectives: design.objectives().into(),
+            name,
+        })
+    }
+
+    /// Its name (`moe`).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Its design.
+    pub fn design(&self) -> &dyn FusionDesign {
+        &*self.design
+    }
+
+    /// Checks that it implements `objective` (a lookup in the list taken at resolution).
+    pub fn check_objective(&self, objective: &ObjectiveConfig) -> Result<()> {
+        if self
+            .objectives
+            .contains(&(objective.kind, objective.looser))
+        {
+            Ok(())
+        } else {
+            check_objective(&*self.design, objective)
+        }
+    }
+
+    /// The fusion on backend `B`.
+    pub fn on<B: Backend>(&self) -> Result<Arc<dyn Fusion<B>>> {
+        let name = &self.name;
+        let builder = self.table.builder::<B>().ok_or_else(|| {
+            Error::Plugin(format!(
+                "fusion `{name}` is not built for the backend {} (built for: {}); enable the \
+                 matching feature of rensou-model",
+                std::any::type_name::<B>(),
+                self.table.backends().join(", ")
+            ))
+        })?;
+        builder(&*self.design).ok_or_else(|| {
+            Error::Plugin(format!(
+                "fusion plugin `{name}` registered a table for another config type than its own"
+            ))
+        })
+    }
 }
 
 /// Samples of one posterior and the modalities decoded from them, for

@@ -22,8 +22,8 @@
 //! warmup_steps = 0                   # linear learning-rate warm-up (0: none, as the paper)
 //! amsgrad = true
 //! k = 20
-//! objective = "dreg"                 # elbo, iwae, dreg, dreg-reference
-//! looser = false
+//! objective = "dreg"                 # elbo, iwae, dreg, dreg-reference; -looser for the
+//!                                    # looser variant (dreg-looser); default: the fusion's own
 //! seed = 0
 //! grid_every = 1
 //! max_train_pairs = 20000            # optional: a seeded subset for quick runs
@@ -41,7 +41,7 @@ use rensou_api::{Error, Result};
 use rensou_model::dist::DistFamily;
 use rensou_model::fusion::FusionDesign;
 use rensou_model::mmvae::{
-    MmvaeConfig, ModalityNetConfig, ObjectiveConfig, ObjectiveKind, PriorConfig,
+    MmvaeConfig, ModalityNetConfig, ObjectiveConfig, ObjectiveKind, ObjectiveName, PriorConfig,
 };
 use rensou_model::nn::{Conv2dNet, MlpNet, NetConfig};
 
@@ -280,74 +280,6 @@ impl RunConfig {
         Self::from_toml(&text, path)
     }
 
-    /// Applies command-line style overrides (see [`Overrides`]); returns notes for the user
-    /// (e.g. a modality that keeps its MLP under `--net conv`). A `--net` kind that fits none of
-    /// the modalities is an error.
-    pub fn apply(&mut self, o: &Overrides) -> Result<Vec<String>> {
-        let t = &mut self.training;
-        if let Some(v) = &o.data {
-            self.data.file = v.clone();
-        }
-        if let Some(v) = o.epochs {
-            t.epochs = v;
-        }
-        if let Some(v) = o.seed {
-            t.seed = v;
-        }
-        if let Some(v) = o.k {
-            t.k = v;
-        }
-        if let Some(v) = o.objective {
-            t.objective = v;
-        }
-        if let Some(v) = o.looser {
-            t.looser = v;
-        }
-        if let Some(v) = o.batch_size {
-            t.batch_size = v;
-        }
-        if let Some(v) = o.lr {
-            t.lr = v;
-        }
-        if let Some(v) = o.warmup_steps {
-            t.warmup_steps = v;
-        }
-        if let Some(v) = o.max_train_pairs {
-            t.max_train_pairs = Some(v);
-        }
-        if let Some(v) = o.max_test_pairs {
-            t.max_test_pairs = Some(v);
-        }
-        if let Some(v) = o.grid_every {
-            t.grid_every = v;
-        }
-        if let Some(design) = &o.fusion {
-            // The default (moe) is stored as no fusion, so runs from before fusions compare
-            // equal to runs that name it.
-            self.model.fusion =
-                normalised_fusion(Some(design.clone())).unwrap_or(Some(design.clone()));
-        }
-        let mut notes = Vec::new();
-        if let Some(choice) = o.net {
-            let latent = self.model.latent_dim;
-            choice.check_fits_some(&self.model.modalities, latent, "--net")?;
-            for m in &mut self.model.modalities {
-                let current = m.net.clone();
-                m.net = match choice.net_for(&m.item_shape, latent, Some(&current)) {
-                    Some(net) => net,
-                    None => {
-                        notes.push(choice.fallback_note(&m.name, &m.item_shape));
-                        match current {
-                            NetConfig::Mlp(_) => current,
-                            _ => NetConfig::Mlp(MlpNet::default()),
-                        }
-                    }
-                };
-            }
-        }
-        Ok(notes)
-    }
-
     /// Why a run stored with config `stored` cannot be resumed with `self`: the first field that
     /// differs, other than `training.epochs` and `data.file` (which a resumed run may change).
     pub fn resume_conflict(&self, stored: &RunConfig) -> Option<String> {
@@ -441,37 +373,146 @@ pub fn normalised_fusion(
     })
 }
 
-/// Values given on the command line; each replaces the config's.
+/// Values given on the command line: the top layer of the config pipeline, over the stored
+/// run's and the `--config` file's (see [`RunSpec::resolve_with`]).
 #[derive(Clone, Debug, Default)]
 pub struct Overrides {
     /// `data.file`.
     pub data: Option<PathBuf>,
-    /// `training.epochs`.
-    pub epochs: Option<usize>,
-    /// `training.seed`.
-    pub seed: Option<u64>,
-    /// `training.k`.
-    pub k: Option<usize>,
-    /// `training.objective`.
-    pub objective: Option<ObjectiveKind>,
-    /// `training.looser`.
-    pub looser: Option<bool>,
-    /// `training.batch_size`.
-    pub batch_size: Option<usize>,
-    /// `training.lr`.
-    pub lr: Option<f64>,
-    /// `training.warmup_steps`.
-    pub warmup_steps: Option<usize>,
-    /// `training.max_train_pairs`.
-    pub max_train_pairs: Option<usize>,
-    /// `training.max_test_pairs`.
-    pub max_test_pairs: Option<usize>,
-    /// `training.grid_every`.
-    pub grid_every: Option<usize>,
+    /// `data.modalities`.
+    pub modalities: Option<Vec<String>>,
     /// Every modality's net (conv only where the items allow it).
     pub net: Option<NetChoice>,
     /// `model.fusion` (a plugin's default config, from `--fusion NAME`).
     pub fusion: Option<Box<dyn FusionDesign>>,
+    /// The `[training]` fields given (`--epochs`, `--objective dreg-looser`, ...).
+    pub training: TrainingSpec,
+}
+
+impl Overrides {
+    /// The flags as a spec layer (the net choice applies after the nets are resolved).
+    fn layer(&self) -> RunSpec {
+        let mut spec = RunSpec::default();
+        spec.data.file = self.data.clone();
+        spec.data.modalities = self.modalities.clone();
+        spec.model.fusion = self.fusion.clone();
+        spec.training = self.training.clone();
+        spec
+    }
+}
+
+/// The `[training]` section of one layer (a file, the flags, a stored run): every field
+/// optional. [`Self::resolve`] decides the defaults, once.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainingSpec {
+    /// Number of epochs (50).
+    #[serde(default)]
+    pub epochs: Option<usize>,
+    /// Pairs per optimisation step (128).
+    #[serde(default)]
+    pub batch_size: Option<usize>,
+    /// Adam learning rate (1e-3).
+    #[serde(default)]
+    pub lr: Option<f64>,
+    /// Linear learning-rate warm-up steps (0).
+    #[serde(default)]
+    pub warmup_steps: Option<usize>,
+    /// Adam with AMSGrad (true).
+    #[serde(default)]
+    pub amsgrad: Option<bool>,
+    /// Samples per modality `K` (20).
+    #[serde(default)]
+    pub k: Option<usize>,
+    /// The objective by its one spelling (`dreg`, `dreg-looser`, `elbo`); default: the
+    /// fusion's own (the mixture of experts: `dreg`).
+    #[serde(default)]
+    pub objective: Option<ObjectiveName>,
+    /// Not a setting: the looser variant is part of the objective's name. Read only to refuse
+    /// it with that advice ([`Self::resolve`]); leave it `None`.
+    #[serde(default)]
+    pub looser: Option<bool>,
+    /// Seed (0).
+    #[serde(default)]
+    pub seed: Option<u64>,
+    /// Grid every this many epochs (1).
+    #[serde(default)]
+    pub grid_every: Option<usize>,
+    /// A seeded subset of this many training pairs.
+    #[serde(default)]
+    pub max_train_pairs: Option<usize>,
+    /// A seeded subset of this many test pairs.
+    #[serde(default)]
+    pub max_test_pairs: Option<usize>,
+}
+
+impl TrainingSpec {
+    /// The layer of a resolved section (a stored run's): every field set.
+    pub fn of_config(c: &TrainingConfig) -> Self {
+        TrainingSpec {
+            epochs: Some(c.epochs),
+            batch_size: Some(c.batch_size),
+            lr: Some(c.lr),
+            warmup_steps: Some(c.warmup_steps),
+            amsgrad: Some(c.amsgrad),
+            k: Some(c.k),
+            objective: Some(ObjectiveName::new(c.objective, c.looser)),
+            looser: None,
+            seed: Some(c.seed),
+            grid_every: Some(c.grid_every),
+            max_train_pairs: c.max_train_pairs,
+            max_test_pairs: c.max_test_pairs,
+        }
+    }
+
+    /// This layer with `over`'s set fields on top.
+    pub fn layered(&self, over: &TrainingSpec) -> TrainingSpec {
+        TrainingSpec {
+            epochs: over.epochs.or(self.epochs),
+            batch_size: over.batch_size.or(self.batch_size),
+            lr: over.lr.or(self.lr),
+            warmup_steps: over.warmup_steps.or(self.warmup_steps),
+            amsgrad: over.amsgrad.or(self.amsgrad),
+            k: over.k.or(self.k),
+            objective: over.objective.or(self.objective),
+            looser: over.looser.or(self.looser),
+            seed: over.seed.or(self.seed),
+            grid_every: over.grid_every.or(self.grid_every),
+            max_train_pairs: over.max_train_pairs.or(self.max_train_pairs),
+            max_test_pairs: over.max_test_pairs.or(self.max_test_pairs),
+        }
+    }
+
+    /// The section with every default decided: the paper's values
+    /// ([`TrainingConfig::default`]), and the objective asked for or else `fusion`'s own
+    /// ([`resolve_objective`](rensou_model::fusion::resolve_objective)). Not yet validated
+    /// (the whole config is, by its resolver).
+    pub fn resolve(&self, fusion: &dyn FusionDesign) -> Result<TrainingConfig> {
+        if self.looser.is_some() {
+            return Err(Error::config(
+                "training.looser",
+                "the looser variant is part of the objective's name: write \
+                 `objective = \"dreg-looser\"` (or `--objective dreg-looser`)",
+            ));
+        }
+        let d = TrainingConfig::default();
+        let k = self.k.unwrap_or(d.k);
+        let objective = rensou_model::fusion::resolve_objective(fusion, self.objective, k)?;
+        Ok(TrainingConfig {
+            epochs: self.epochs.unwrap_or(d.epochs),
+            batch_size: self.batch_size.unwrap_or(d.batch_size),
+            lr: self.lr.unwrap_or(d.lr),
+            warmup_steps: self.warmup_steps.unwrap_or(d.warmup_steps),
+            amsgrad: self.amsgrad.unwrap_or(d.amsgrad),
+            k,
+            objective: objective.kind,
+            looser: objective.looser,
+            seed: self.seed.unwrap_or(d.seed),
+            grid_every: self.grid_every.unwrap_or(d.grid_every),
+            max_train_pairs: self.max_train_pairs.or(d.max_train_pairs),
+            max_test_pairs: self.max_test_pairs.or(d.max_test_pairs),
+        })
+    }
 }
 
 /// A built-in architecture by name (`mlp`, `conv`), with default hyper-parameters.
@@ -518,6 +559,29 @@ impl NetChoice {
                     .map(|_| net)
             }
         }
+    }
+
+    /// Makes every modality's net of this kind where the items allow it (keeping the current
+    /// net when it already is); the others keep an MLP, with a note each. A kind that fits none
+    /// of the modalities is an error (`--net`).
+    fn apply_to(self, model: &mut MmvaeConfig) -> Result<Vec<String>> {
+        let latent = model.latent_dim;
+        self.check_fits_some(&model.modalities, latent, "--net")?;
+        let mut notes = Vec::new();
+        for m in &mut model.modalities {
+            let current = m.net.clone();
+            m.net = match self.net_for(&m.item_shape, latent, Some(&current)) {
+                Some(net) => net,
+                None => {
+                    notes.push(self.fallback_note(&m.name, &m.item_shape));
+                    match current {
+                        NetConfig::Mlp(_) => current,
+                        _ => NetConfig::Mlp(MlpNet::default()),
+                    }
+                }
+            };
+        }
+        Ok(notes)
     }
 
     /// Refuses this kind when it fits none of `modalities`' items: then it is not a preference
@@ -696,9 +760,9 @@ pub struct RunSpec {
     /// Model.
     #[serde(default)]
     pub model: ModelSpec,
-    /// Training (every field has the paper's default).
+    /// Training (every field optional; defaults decided in [`TrainingSpec::resolve`]).
     #[serde(default)]
-    pub training: TrainingConfig,
+    pub training: TrainingSpec,
 }
 
 impl RunSpec {
@@ -717,71 +781,98 @@ impl RunSpec {
     /// leaves out is the run's, not the defaults, so a file that sets only `k = 7` differs from
     /// the run in `training.k` alone.
     pub fn read_over(path: &Path, stored: &RunConfig) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io("cannot read", path, e))?;
-        let mut spec = Self::from_toml(&text, path)?;
-        let value: toml::Table =
-            toml::from_str(&text).map_err(|e| Error::toml_parse(path, &text, &e))?;
-        // [training]: the run's values, with the keys the file sets on top.
-        let mut training = toml::Table::try_from(&stored.training)
-            .map_err(|e| Error::config("training", e.to_string()))?;
-        if let Some(toml::Value::Table(t)) = value.get("training") {
-            training.extend(t.clone());
-        }
-        spec.training = toml::Value::Table(training)
-            .try_into()
-            .map_err(|e: toml::de::Error| Error::toml_parse(path, &text, &e))?;
-        // [data] and [model]: unset fields take the run's.
-        let (data, model) = (&mut spec.data, &mut spec.model);
-        data.file.get_or_insert_with(|| stored.data.file.clone());
-        data.modalities
-            .get_or_insert_with(|| stored.data.modalities.clone());
-        let m = &stored.model;
-        model.latent_dim.get_or_insert(m.latent_dim);
-        model.posterior.get_or_insert(m.posterior);
-        model.prior.family.get_or_insert(m.prior.family);
-        model.prior.learnable.get_or_insert(m.prior.learnable);
-        model.prior.theta.get_or_insert(m.prior.theta);
-        if model.fusion.is_none() {
-            model.fusion = m.fusion.clone();
-        }
-        if model.net.is_none() && model.modalities.is_empty() {
-            model.modalities = m
-                .modalities
-                .iter()
-                .map(|s| ModalitySpec {
-                    name: s.name.clone(),
-                    net: Some(NetSpec::Full(s.net.clone())),
-                    likelihood: Some(s.likelihood),
-                    likelihood_scale: Some(s.likelihood_scale),
-                    weight: s.weight,
-                })
-                .collect();
-        }
-        Ok(spec)
+        Ok(Self::of_run(stored).layered(Self::read(path)?))
     }
 
-    /// Resolves the spec against its own data file (item shapes read from it), applies
-    /// `overrides` and validates. Returns the config and notes for the user.
+    /// The spec of a stored run: every field set to the run's. The bottom layer when a run is
+    /// resumed.
+    pub fn of_run(stored: &RunConfig) -> Self {
+        let m = &stored.model;
+        RunSpec {
+            data: DataSpec {
+                file: Some(stored.data.file.clone()),
+                modalities: Some(stored.data.modalities.clone()),
+            },
+            model: ModelSpec {
+                latent_dim: Some(m.latent_dim),
+                posterior: Some(m.posterior),
+                prior: PriorSpec {
+                    family: Some(m.prior.family),
+                    learnable: Some(m.prior.learnable),
+                    theta: Some(m.prior.theta),
+                },
+                net: None,
+                modalities: m
+                    .modalities
+                    .iter()
+                    .map(|s| ModalitySpec {
+                        name: s.name.clone(),
+                        net: Some(NetSpec::Full(s.net.clone())),
+                        likelihood: Some(s.likelihood),
+                        likelihood_scale: Some(s.likelihood_scale),
+                        weight: s.weight,
+                    })
+                    .collect(),
+                fusion: m.fusion.clone(),
+            },
+            training: TrainingSpec::of_config(&stored.training),
+        }
+    }
+
+    /// This spec with `over`'s settings on top: every field `over` sets replaces this one's.
+    /// The nets are one setting: a layer that names a net (`net` or `[[model.modalities]]`)
+    /// replaces all of them.
+    pub fn layered(mut self, over: RunSpec) -> RunSpec {
+        let (data, model) = (&mut self.data, &mut self.model);
+        data.file = over.data.file.or(data.file.take());
+        data.modalities = over.data.modalities.or(data.modalities.take());
+        model.latent_dim = over.model.latent_dim.or(model.latent_dim);
+        model.posterior = over.model.posterior.or(model.posterior);
+        let prior = &mut model.prior;
+        prior.family = over.model.prior.family.or(prior.family);
+        prior.learnable = over.model.prior.learnable.or(prior.learnable);
+        prior.theta = over.model.prior.theta.or(prior.theta);
+        if over.model.net.is_some() || !over.model.modalities.is_empty() {
+            model.net = over.model.net;
+            model.modalities = over.model.modalities;
+        }
+        model.fusion = over.model.fusion.or(model.fusion.take());
+        self.training = self.training.layered(&over.training);
+        self
+    }
+
+    /// The whole pipeline: this spec (the stored run's and/or a file's layers) with the
+    /// command line's `overrides` on top, resolved against its data file (item shapes read
+    /// from it) into a validated config. Returns the config and notes for the user.
     pub fn resolve_with(&self, overrides: &Overrides) -> Result<(RunConfig, Vec<String>)> {
-        let file = self.data.file.as_deref().ok_or_else(|| {
+        let spec = self.clone().layered(overrides.layer());
+        let file = spec.data.file.as_deref().ok_or_else(|| {
             Error::config(
                 "data.file",
                 "no dataset given (use --data FILE or [data] file)",
             )
         })?;
         let available = super::dataset_modalities(file)?;
-        let (mut config, mut notes) = self.resolve(&available)?;
+        let (config, mut notes) = spec.resolve_choosing(&available, overrides.net)?;
         if let Some(warning) = rensou_store::DatasetFile::open(file)?.provenance_warning() {
             notes.push(warning);
         }
-        notes.extend(config.apply(overrides)?);
-        config.validate()?;
         Ok((config, notes))
     }
 
-    /// Resolves the spec into a complete config. `available` lists the data file's modalities
-    /// with their item shapes, in file order. Returns the config and notes for the user.
+    /// Resolves the spec into a complete, validated config. `available` lists the data file's
+    /// modalities with their item shapes, in file order. Returns the config and notes for the
+    /// user.
     pub fn resolve(&self, available: &[DatasetModality]) -> Result<(RunConfig, Vec<String>)> {
+        self.resolve_choosing(available, None)
+    }
+
+    /// [`Self::resolve`], with every modality's net of kind `net` where given (`--net`).
+    fn resolve_choosing(
+        &self,
+        available: &[DatasetModality],
+        net: Option<NetChoice>,
+    ) -> Result<(RunConfig, Vec<String>)> {
         let file = self.data.file.clone().ok_or_else(|| {
             Error::config(
                 "data.file",
@@ -918,20 +1009,24 @@ impl RunSpec {
             learnable: self.model.prior.learnable.unwrap_or(false),
             theta: self.model.prior.theta.unwrap_or(0.0),
         };
-        let model = MmvaeConfig {
+        let mut model = MmvaeConfig {
             latent_dim,
             prior,
             posterior: self.model.posterior.unwrap_or(DistFamily::Normal),
             modalities,
             fusion: normalised_fusion(self.model.fusion.clone())?,
         };
+        if let Some(choice) = net {
+            notes.extend(choice.apply_to(&mut model)?);
+        }
+        let training = self.training.resolve(&*model.fusion_design()?)?;
         let config = RunConfig {
             data: DataConfig {
                 file,
                 modalities: names,
             },
             model,
-            training: self.training.clone(),
+            training,
         };
         config.validate()?;
         Ok((config, notes))

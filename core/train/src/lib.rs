@@ -45,7 +45,8 @@ pub use checkpoint::{
 };
 pub use config::{
     DataConfig, DataSpec, ModalitySpec, ModelSpec, NetChoice, NetSpec, Overrides, PriorSpec,
-    RunConfig, RunSpec, TrainingConfig, MAX_BATCH_SIZE, MAX_K, MAX_SEED, RUN_CONFIG_FILE,
+    RunConfig, RunSpec, TrainingConfig, TrainingSpec, MAX_BATCH_SIZE, MAX_K, MAX_SEED,
+    RUN_CONFIG_FILE,
 };
 pub use data::{epoch_order, subset_indices, PairedData, SplitData};
 
@@ -493,16 +494,4 @@ impl DatasetModality {
             suggested_likelihood: None,
         }
     }
-}
-
-/// Loss of a model on a batch without gradients (a convenience for tests and probes).
-///
-/// # Shapes
-/// - `xs`: one `[batch, features_m]` per modality
-pub fn eval_loss<B: Backend>(
-    model: &Model<B>,
-    xs: &[Tensor<B, 2>],
-    objective: &rensou_model::mmvae::ObjectiveConfig,
-) -> Result<f64> {
-    Ok(model.objective(xs, objective)?.loss.into_scalar().elem())
 }

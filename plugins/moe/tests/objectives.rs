@@ -198,7 +198,7 @@ fn fixed_prior_gets_no_gradient() {
         Tensor::<TestBackend, 2>::random([2, 4], Distribution::Default, &device),
     ];
     let (_, grads) = model
-        .loss_and_grads(&xs, &ObjectiveConfig::default())
+        .loss_and_grads(&xs, &ObjectiveConfig::new(ObjectiveKind::Dreg, 20))
         .expect("grads");
     assert!(grads.get::<Inner, 2>(model.prior_theta.id).is_none());
 }
@@ -247,10 +247,13 @@ fn paper_shapes_mixed_nets_and_helpers() {
     assert!(matches!(model.encode(2, x0.clone()), Err(Error::Data(_))));
     assert!(matches!(model.encode(1, x0.clone()), Err(Error::Data(_))));
     assert!(model
-        .objective(std::slice::from_ref(&x0), &ObjectiveConfig::default())
+        .objective(
+            std::slice::from_ref(&x0),
+            &ObjectiveConfig::new(ObjectiveKind::Dreg, 20)
+        )
         .is_err());
     assert!(model
-        .objective(&[x1, x0], &ObjectiveConfig::default())
+        .objective(&[x1, x0], &ObjectiveConfig::new(ObjectiveKind::Dreg, 20))
         .is_err());
 }
 

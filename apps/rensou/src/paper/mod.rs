@@ -31,7 +31,8 @@ use rensou_model::fusion::{objective_for, FusionRegistry, DEFAULT_FUSION};
 use rensou_model::mmvae::{ObjectiveConfig, ObjectiveKind};
 use rensou_train::analysis::ClassifierConfig;
 use rensou_train::{
-    self as train, latest_checkpoint, Overrides, RunSpec, TrainOptions, RUN_CONFIG_FILE,
+    self as train, latest_checkpoint, Overrides, RunSpec, TrainOptions, TrainingSpec,
+    RUN_CONFIG_FILE,
 };
 use serde::{Deserialize, Serialize};
 
@@ -449,17 +450,19 @@ fn train_model(
         None => ObjectiveConfig::new(plan.objective, plan.k),
     };
     let (config, _notes) = spec.resolve_with(&Overrides {
-        epochs: Some(plan.epochs),
-        seed: Some(seed),
-        k: Some(plan.k),
-        objective: Some(objective.kind),
-        looser: Some(objective.looser),
         fusion,
-        batch_size: Some(plan.batch_size),
-        warmup_steps: Some(plan.warmup_steps),
-        max_train_pairs: plan.max_train_pairs,
-        max_test_pairs: plan.max_test_pairs,
-        grid_every: Some(0),
+        training: TrainingSpec {
+            epochs: Some(plan.epochs),
+            seed: Some(seed),
+            k: Some(plan.k),
+            objective: Some(objective.objective_name()),
+            batch_size: Some(plan.batch_size),
+            warmup_steps: Some(plan.warmup_steps),
+            max_train_pairs: plan.max_train_pairs,
+            max_test_pairs: plan.max_test_pairs,
+            grid_every: Some(0),
+            ..TrainingSpec::default()
+        },
         ..Overrides::default()
     })?;
     // A run is finished when it has the plan's epochs *of this config*: a run trained with

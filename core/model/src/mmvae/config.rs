@@ -305,6 +305,80 @@ impl std::str::FromStr for ObjectiveKind {
     }
 }
 
+/// An objective by its one spelling: the estimator, with `-looser` for the looser variant
+/// (`dreg`, `dreg-looser`, `iwae-looser`, `elbo`). The same name on the command line
+/// (`--objective dreg-looser`), in a run config (`objective = "dreg-looser"`), in
+/// `rensou list` and in messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ObjectiveName {
+    /// The estimator.
+    pub kind: ObjectiveKind,
+    /// The looser variant.
+    pub looser: bool,
+}
+
+impl ObjectiveName {
+    /// The name of `kind`, looser or not.
+    pub fn new(kind: ObjectiveKind, looser: bool) -> Self {
+        ObjectiveName { kind, looser }
+    }
+
+    /// The objective with `k` samples per modality.
+    pub fn with_k(self, k: usize) -> ObjectiveConfig {
+        ObjectiveConfig::new(self.kind, k).with_looser(self.looser)
+    }
+}
+
+impl std::fmt::Display for ObjectiveName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.looser {
+            write!(f, "{}-looser", self.kind)
+        } else {
+            write!(f, "{}", self.kind)
+        }
+    }
+}
+
+impl std::str::FromStr for ObjectiveName {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        let (base, looser) = match s.strip_suffix("-looser") {
+            Some(base) => (base, true),
+            None => (s, false),
+        };
+        let unknown = || {
+            Error::config(
+                "training.objective",
+                format!(
+                    "unknown objective `{s}` (expected elbo, iwae, dreg or dreg-reference, the \
+                     last three also with -looser, e.g. dreg-looser)"
+                ),
+            )
+        };
+        let kind: ObjectiveKind = base.parse().map_err(|_| unknown())?;
+        if looser && !kind.has_looser() {
+            return Err(Error::config(
+                "training.objective",
+                format!("`{kind}` has no looser variant (iwae, dreg and dreg-reference have)"),
+            ));
+        }
+        Ok(ObjectiveName { kind, looser })
+    }
+}
+
+impl<'de> Deserialize<'de> for ObjectiveName {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+impl Serialize for ObjectiveName {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
 /// The training objective: estimator, `looser` variant and number of samples per modality.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -318,16 +392,6 @@ pub struct ObjectiveConfig {
     /// Samples per modality `K` (20).
     #[serde(default = "default_k")]
     pub k: usize,
-}
-
-impl Default for ObjectiveConfig {
-    fn default() -> Self {
-        ObjectiveConfig {
-            kind: ObjectiveKind::Dreg,
-            looser: false,
-            k: default_k(),
-        }
-    }
 }
 
 impl ObjectiveConfig {
@@ -360,12 +424,13 @@ impl ObjectiveConfig {
         Ok(())
     }
 
+    /// Its name (`dreg`, `iwae-looser`).
+    pub fn objective_name(&self) -> ObjectiveName {
+        ObjectiveName::new(self.kind, self.looser)
+    }
+
     /// A display name (`dreg`, `iwae-looser`).
     pub fn name(&self) -> String {
-        if self.looser {
-            format!("{}-looser", self.kind)
-        } else {
-            self.kind.to_string()
-        }
+        self.objective_name().to_string()
     }
 }

@@ -29,7 +29,8 @@ mod objective;
 mod train;
 
 pub use config::{
-    MmvaeConfig, ModalityNetConfig, ObjectiveConfig, ObjectiveKind, PriorConfig, MAX_LATENT_DIM,
+    MmvaeConfig, ModalityNetConfig, ObjectiveConfig, ObjectiveKind, ObjectiveName, PriorConfig,
+    MAX_LATENT_DIM,
 };
 pub use objective::{EncoderPass, ObjectiveOutput};
 pub use train::{bench_train_steps, paper_adam, train_step, BenchResult, StepResult};
@@ -38,8 +39,8 @@ use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::activation::softmax;
 use burn::tensor::{backend::Backend, Tensor};
 
-use crate::dist::{Dist, DistFamily};
-use crate::fusion::{fusion_for, FusionModel};
+use crate::dist::Dist;
+use crate::fusion::{FusionModel, ResolvedFusion};
 use crate::nn::{AnyDecoder, AnyEncoder, Decoder, Encoder};
 use rensou_api::{Error, Result};
 
@@ -64,6 +65,9 @@ pub struct Mmvae<B: Backend, E, D> {
     pub fusion_params: Option<Vec<Param<Tensor<B, 2>>>>,
     config: MmvaeConfig,
     weights: Vec<f64>,
+    /// The config's fusion, resolved once when the model is built.
+    #[module(skip)]
+    fusion: ResolvedFusion,
 }
 
 /// Touches every float parameter so lazily initialised ones get their values.
@@ -143,10 +147,12 @@ impl<B: Backend, E: Encoder<B>, D: Decoder<B>> Mmvae<B, E, D> {
                 ));
             }
         }
-        // The fusion must exist on this backend before anything is trained with it.
-        let design = config.fusion_design()?;
-        fusion_for::<B>(&*design)?;
-        let fusion_params: Vec<Param<Tensor<B, 2>>> = design
+        // The fusion is resolved here, once; it must exist on this backend before anything is
+        // trained with it.
+        let fusion = ResolvedFusion::of_config(&config)?;
+        fusion.on::<B>()?;
+        let fusion_params: Vec<Param<Tensor<B, 2>>> = fusion
+            .design()
             .parameters(&config)
             .into_iter()
             .map(|p| Param::from_tensor(Tensor::full(p.shape, p.init, device)))
@@ -161,6 +167,7 @@ impl<B: Backend, E: Encoder<B>, D: Decoder<B>> Mmvae<B, E, D> {
             fusion_params,
             config,
             weights,
+            fusion,
         };
         // burn initialises parameters lazily, and a clone of a not-yet-initialised module draws
         // its own weights; materialise them now so that clones (`valid()`, records taken before
@@ -231,7 +238,7 @@ impl<B: Backend, E: Encoder<B>, D: Decoder<B>> Mmvae<B, E, D> {
     /// - output parameters: `[batch, latent]`
     pub fn encode(&self, m: usize, x: Tensor<B, 2>) -> Result<Dist<B, 2>> {
         let expert = self.expert(m, x)?;
-        let fusion = fusion_for::<B>(&*self.config.fusion_design()?)?;
+        let fusion = self.fusion.on::<B>()?;
         Ok(fusion.unimodal_posterior(self as &dyn FusionModel<B>, m, expert))
     }
 
@@ -305,7 +312,7 @@ impl<B: Backend, E: Encoder<B>, D: Decoder<B>> Mmvae<B, E, D> {
         let u = if self.config.private_dim() == 0 {
             z
         } else {
-            let fusion = fusion_for::<B>(&*self.config.fusion_design()?)?;
+            let fusion = self.fusion.on::<B>()?;
             fusion.decoder_input(self as &dyn FusionModel<B>, m, z, private) // [n, P + L]
         };
         Ok(self.decoders[m].forward(u)) // [n, features_m]
@@ -340,10 +347,5 @@ impl<B: Backend, E: Encoder<B>, D: Decoder<B>> Mmvae<B, E, D> {
             .family
             .standard_noise::<B, 2>([n, self.config.latent_dim], &device); // [n, latent]
         prior.loc.add(prior.scale.mul(eps)) // [n, latent]
-    }
-
-    /// The posterior family.
-    pub fn posterior_family(&self) -> DistFamily {
-        self.config.posterior
     }
 }

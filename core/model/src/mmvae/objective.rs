@@ -17,7 +17,7 @@ use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{backend::Backend, Tensor};
 
 use super::{Mmvae, ObjectiveConfig};
-use crate::fusion::{check_objective, fusion_for, FusionModel, Noise};
+use crate::fusion::{FusionModel, Noise};
 use crate::nn::{likelihood_sum, sigmoid_likelihood_sum, Decoder, Encoder, SigmoidLikelihood};
 use rensou_api::{Error, Result};
 
@@ -169,9 +169,9 @@ impl<B: Backend, E: Encoder<B>, D: Decoder<B>> Mmvae<B, E, D> {
     ) -> Result<ObjectiveOutput<B>> {
         objective.validate()?;
         self.check_inputs(xs)?;
-        let design = self.config.fusion_design()?;
-        check_objective(&*design, objective)?;
-        let fusion = fusion_for::<B>(&*design)?;
+        // The fusion was resolved when the model was built: no registry lookup here.
+        self.fusion.check_objective(objective)?;
+        let fusion = self.fusion.on::<B>()?;
         let mut noise = match noise {
             Some(given) => Noise::given(given),
             None => Noise::fresh(),
