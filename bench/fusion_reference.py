@@ -7,7 +7,7 @@ layouts and the JSON layout are the same):
   poe    MVAE (Wu & Goodman 2018)
   mopoe  MoPoE-VAE (Sutter, Daunhawer & Vogt 2021)
 
-Writes plugins/poe/tests/fixtures/objectives.json and plugins/mopoe/tests/fixtures/objectives.json:
+Writes fusions/poe/tests/fixtures/objectives.json and fusions/mopoe/tests/fixtures/objectives.json:
 
     python3 bench/fusion_reference.py            # from the repository root
 
@@ -258,7 +258,7 @@ def main():
     check_finite_differences(POE_CASES, "poe", "no-prior-expert", fd_probes)
     check_finite_differences(MOPOE_CASES, "mopoe", "no-prior-expert", fd_probes)
     for fusion, cases in (("poe", POE_CASES), ("mopoe", MOPOE_CASES)):
-        path = os.path.join(here, "..", "plugins", fusion, "tests", "fixtures", "objectives.json")
+        path = os.path.join(here, "..", "fusions", fusion, "tests", "fixtures", "objectives.json")
         os.makedirs(os.path.dirname(path), exist_ok=True)
         data = {"generator": "bench/fusion_reference.py", "torch": torch.__version__,
                 "cases": [run_case(c, fusion) for c in cases]}

@@ -4,7 +4,7 @@ rensou's `mmvaeplus` tests.
 Follows github epalu/mmvaeplus (src/objectives.py, src/models/mmvae.py, variant 'mmvaeplus'), adapted
 to rensou's tiny models: the MLPs, parameter names, PyTorch layouts (Linear weight [out, in]), float64
 setup and JSON layout of bench/objective_reference.py, whose encode / decode / weights / flat / FAMILY
-/ linear / config_json this script imports. Writes plugins/mmvaeplus/tests/fixtures/objectives.json:
+/ linear / config_json this script imports. Writes fusions/mmvaeplus/tests/fixtures/objectives.json:
 
     python3 bench/mmvaeplus_reference.py            # from the repository root
 
@@ -363,7 +363,7 @@ def main():
     check_dreg()
     check_finite_differences("paper", ["enc1.hidden0.weight", "dec0.hidden1.weight", "fusion1"])
     check_alive()
-    path = os.path.join(here, "..", "plugins", "mmvaeplus", "tests", "fixtures", "objectives.json")
+    path = os.path.join(here, "..", "fusions", "mmvaeplus", "tests", "fixtures", "objectives.json")
     os.makedirs(os.path.dirname(path), exist_ok=True)
     data = {"generator": "bench/mmvaeplus_reference.py", "torch": torch.__version__,
             "cases": [run_case(c) for c in CASES]}

@@ -2,7 +2,7 @@
 
 Builds tiny fixed models (MLP encoders/decoders as in the paper, hidden [5, 5], latent 3), fixed
 inputs and fixed standard noise, evaluates every objective the way iffsid/mmvae and the authors'
-code compute it, and writes plugins/moe/tests/fixtures/objectives.json:
+code compute it, and writes fusions/moe/tests/fixtures/objectives.json:
 
     python3 bench/objective_reference.py            # from the repository root
 
@@ -214,7 +214,7 @@ def run_case(case):
 
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
-    path = os.path.join(here, "..", "plugins", "moe", "tests", "fixtures", "objectives.json")
+    path = os.path.join(here, "..", "fusions", "moe", "tests", "fixtures", "objectives.json")
     os.makedirs(os.path.dirname(path), exist_ok=True)
     data = {"generator": "bench/objective_reference.py", "torch": torch.__version__,
             "cases": [run_case(c) for c in CASES]}

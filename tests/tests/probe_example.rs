@@ -1,5 +1,6 @@
-//! The README's "Write your own probe" example (`plugins/example/src/spread.rs`), run here so it
-//! cannot rot; the README must quote that file verbatim.
+//! The probe of `docs/write-a-probe.md` (`examples/my-rensou/src/spread.rs`), run here so it
+//! cannot rot; the guides must quote the example's files verbatim (`docs/write-a-probe.md` the
+//! probe and the binary's `main.rs`, `docs/write-a-net.md` the net).
 
 use std::collections::BTreeMap;
 
@@ -50,27 +51,28 @@ impl Classifiers for NoModel {
 }
 
 #[test]
-fn readme_example_is_verbatim() {
-    let readme = include_str!("../../README.md");
-    let source = include_str!("../../plugins/example/src/spread.rs");
+fn guides_quote_the_example_verbatim() {
+    let probe_guide = include_str!("../../docs/write-a-probe.md");
+    let net_guide = include_str!("../../docs/write-a-net.md");
+    let source = include_str!("../../examples/my-rensou/src/spread.rs");
     // The file from its first `use` line on (the module doc is not quoted).
     let start = source.find("use std::").expect("a use line");
     let example = &source[start..];
     assert!(
-        readme.contains(example),
-        "README.md's probe example differs from plugins/example/src/spread.rs"
+        probe_guide.contains(example),
+        "docs/write-a-probe.md's probe example differs from examples/my-rensou/src/spread.rs"
     );
-    let net = include_str!("../../plugins/example/src/gelu_mlp.rs");
+    let net = include_str!("../../examples/my-rensou/src/gelu_mlp.rs");
     let body = &net[net.find("use rensou_api::net").expect("the use line")..];
     assert!(
-        readme.contains(body),
-        "README.md's net example differs from plugins/example/src/gelu_mlp.rs"
+        net_guide.contains(body),
+        "docs/write-a-net.md's net example differs from examples/my-rensou/src/gelu_mlp.rs"
     );
-    let main = include_str!("../../plugins/example/src/main.rs");
+    let main = include_str!("../../examples/my-rensou/src/main.rs");
     let body = &main[main.find("use rensou_example").expect("the use line")..];
     assert!(
-        readme.contains(body),
-        "README.md's main.rs differs from the example's"
+        probe_guide.contains(body),
+        "docs/write-a-probe.md's main.rs differs from the example's"
     );
 }
 

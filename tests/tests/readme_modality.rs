@@ -1,6 +1,7 @@
-//! The README's "Writing a modality" guide quotes the audio modality's code: every Rust block of
-//! that section must appear in `modalities/audio/src` (compared line by line, ignoring
-//! indentation), and the commands it shows must name real subcommands and flags.
+//! The guides quote real code: every Rust block of `docs/write-a-modality.md` must appear in
+//! `modalities/audio/src` and every Rust block of `docs/write-a-fusion.md` in
+//! `fusions/mopoe/src/lib.rs` (compared line by line, ignoring indentation), and the commands
+//! they show must name real subcommands and flags.
 
 use std::path::Path;
 
@@ -20,14 +21,10 @@ fn lines(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// The section of the README from `heading` to the next `## ` heading.
-fn section(readme: &str, heading: &str) -> String {
-    let start = readme
-        .find(heading)
-        .unwrap_or_else(|| panic!("README has no `{heading}` section"));
-    let rest = &readme[start + heading.len()..];
-    let end = rest.find("\n## ").unwrap_or(rest.len());
-    rest[..end].to_owned()
+/// The guide `docs/{name}`, whole.
+fn read_guide(name: &str) -> String {
+    let path = root().join("docs").join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 /// The fenced blocks of `text` in language `lang`.
@@ -46,8 +43,7 @@ fn blocks(text: &str, lang: &str) -> Vec<String> {
 
 #[test]
 fn the_modality_guide_quotes_the_audio_crate() {
-    let readme = std::fs::read_to_string(root().join("README.md")).expect("README.md");
-    let guide = section(&readme, "## Writing a modality");
+    let guide = read_guide("write-a-modality.md");
     let mut source = String::new();
     let src = root().join("modalities/audio/src");
     let mut files: Vec<_> = std::fs::read_dir(&src)
@@ -70,7 +66,7 @@ fn the_modality_guide_quotes_the_audio_crate() {
         let found = source.windows(want.len()).any(|w| w == want.as_slice());
         assert!(
             found,
-            "README block not found verbatim in modalities/audio/src:\n{block}"
+            "docs/write-a-modality.md block not found verbatim in modalities/audio/src:\n{block}"
         );
     }
     // The `use` line the guide promises is the one the binary has.
@@ -81,8 +77,7 @@ fn the_modality_guide_quotes_the_audio_crate() {
 
 #[test]
 fn the_modality_guide_commands_exist() {
-    let readme = std::fs::read_to_string(root().join("README.md")).expect("README.md");
-    let guide = section(&readme, "## Writing a modality");
+    let guide = read_guide("write-a-modality.md");
     let sh = blocks(&guide, "sh").join("\n");
     for needle in [
         "data build --modalities oscn,cmnist,audio",
@@ -115,10 +110,9 @@ fn the_modality_guide_commands_exist() {
 
 #[test]
 fn the_fusion_guide_quotes_the_mopoe_crate() {
-    let readme = std::fs::read_to_string(root().join("README.md")).expect("README.md");
-    let guide = section(&readme, "## Writing a fusion");
+    let guide = read_guide("write-a-fusion.md");
     let source = lines(
-        &std::fs::read_to_string(root().join("plugins/mopoe/src/lib.rs")).expect("mopoe source"),
+        &std::fs::read_to_string(root().join("fusions/mopoe/src/lib.rs")).expect("mopoe source"),
     );
     let rust = blocks(&guide, "rust");
     assert_eq!(
@@ -131,7 +125,7 @@ fn the_fusion_guide_quotes_the_mopoe_crate() {
         let found = source.windows(want.len()).any(|w| w == want.as_slice());
         assert!(
             found,
-            "README block not found verbatim in plugins/mopoe/src/lib.rs:\n{block}"
+            "docs/write-a-fusion.md block not found verbatim in fusions/mopoe/src/lib.rs:\n{block}"
         );
     }
     let lib = std::fs::read_to_string(root().join("apps/rensou/src/lib.rs")).expect("lib.rs");

@@ -57,7 +57,7 @@ pub mod cli {
         /// Build, inspect and preview paired datasets (HDF5).
         #[command(subcommand)]
         Data(data_cmd::DataCommand),
-        /// List the registered plugins (modalities and probes).
+        /// List the registered plugins (modalities, probes, nets and fusions).
         List,
         /// Run analysis probes on a trained run (metrics.json and figures per probe).
         Probe(probe_cmd::ProbeArgs),

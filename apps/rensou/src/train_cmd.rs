@@ -28,7 +28,7 @@ pub struct TrainArgs {
     /// The run directory (config.toml, metrics.jsonl, grids/, checkpoints/).
     #[arg(long)]
     pub out: PathBuf,
-    /// Run config (TOML: [data], [model], [training]); see the README.
+    /// Run config (TOML: [data], [model], [training]); see docs/training.md.
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Continue the run in --out from its last complete checkpoint (only --epochs and --data

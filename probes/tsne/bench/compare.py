@@ -3,7 +3,7 @@
 
 Run from the workspace root:
 
-    python3 plugins/tsne/bench/compare.py [--n 10000] [--seeds 0,1,2,3] [--out target/tsne-bench]
+    python3 probes/tsne/bench/compare.py [--n 10000] [--seeds 0,1,2,3] [--out target/tsne-bench]
 
 For each data set (a Gaussian mixture of 9 anisotropic clusters of unequal sizes; seeds 0-3 by
 default, seed 0 is the main input) runs each method once, on every core: this crate (defaults,

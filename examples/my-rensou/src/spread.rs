@@ -1,5 +1,5 @@
 //! A probe of this crate: the mean distance of each item's latent from the mean latent of its
-//! class. This file is the README's "Write your own probe" example, verbatim.
+//! class. This file is the example of docs/write-a-probe.md, verbatim.
 
 use std::collections::BTreeMap;
 

@@ -6,7 +6,7 @@ little-endian float32 (row-major) to DATA, then times scikit-learn's KMeans on i
 settings rensou-cluster uses (k = 9, k-means++, n_init = 10, max_iter = 300, tol = 1e-4, Lloyd)
 on 2 threads. The Rust side is `examples/bench_kmeans.rs`; run both in the same session:
 
-    OMP_NUM_THREADS=2 python3 plugins/cluster/bench/kmeans_sklearn.py /tmp/kmeans_70000x20.f32
+    OMP_NUM_THREADS=2 python3 probes/cluster/bench/kmeans_sklearn.py /tmp/kmeans_70000x20.f32
     cargo run --release -p rensou-cluster --example bench_kmeans -- /tmp/kmeans_70000x20.f32
 
 An optional second argument sets the number of threads of both (default 2).

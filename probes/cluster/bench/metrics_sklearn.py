@@ -2,7 +2,7 @@
 """Timing of scikit-learn's silhouette and cross-validated logistic regression (not a test), the
 counterpart of `examples/bench_metrics.rs`, on the input written by `kmeans_sklearn.py`:
 
-    OMP_NUM_THREADS=2 python3 plugins/cluster/bench/metrics_sklearn.py /tmp/kmeans_70000x20.f32
+    OMP_NUM_THREADS=2 python3 probes/cluster/bench/metrics_sklearn.py /tmp/kmeans_70000x20.f32
     cargo run --release -p rensou-cluster --example bench_metrics -- /tmp/kmeans_70000x20.f32
 """
 import os

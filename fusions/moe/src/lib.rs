@@ -41,7 +41,7 @@ use rensou_model::mmvae::{
 };
 
 /// The mixture of experts. It has no settings of its own: the objective (`elbo`, `iwae`,
-/// `dreg`, `dreg-reference`, looser variants) and `K` are the run's `[objective]`.
+/// `dreg`, `dreg-reference`, looser variants) and `K` are set in the run's `[training]`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Moe {}
