@@ -7,6 +7,7 @@ use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 use rensou_api::registry::ModalityRegistry;
 use rensou_api::{ItemSet, SourceEnv, Split};
+use rensou_plot::{is_image_shape, GridRow, GridStyle, ImageGrid, ImageTile, IMAGE_SHAPES};
 use rensou_store::build::{build_dataset, DataConfig};
 use rensou_store::DatasetFile;
 
@@ -301,27 +302,47 @@ fn info(file: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Converts item `i` of `set` to an RGB image (items `[H, W, 3]` or `[H, W]`).
-fn item_rgb(set: &ItemSet, i: usize) -> anyhow::Result<image::RgbImage> {
-    let (h, w, c) = match set.shape.as_slice() {
-        [h, w, c] if *c == 3 || *c == 1 => (*h, *w, *c),
-        [h, w] => (*h, *w, 1),
-        other => bail!("preview cannot draw items of shape {other:?} (images [H, W, C] only)"),
+/// The preview's canvas colour.
+const PREVIEW_BACKGROUND: [u8; 3] = [48, 48, 48];
+
+/// The preview as an image grid: one row per entry of `rows`, one cell per pair (every
+/// modality's item side by side, 2 pixels apart, top-aligned), `per_row` cells 6 pixels apart,
+/// the whole picture enlarged `scale` times. Every set's items must be pictures.
+fn preview_grid(
+    sets: &[ItemSet],
+    rows: &BTreeMap<i64, Vec<usize>>,
+    per_row: usize,
+    scale: u32,
+) -> anyhow::Result<ImageGrid> {
+    let pair = |i: usize| -> anyhow::Result<ImageTile> {
+        let items = sets
+            .iter()
+            .map(|set| ImageTile::from_u8(&set.shape, set.item(i)))
+            .collect::<rensou_api::Result<Vec<_>>>()?;
+        Ok(ImageTile::beside(&items, 2, PREVIEW_BACKGROUND))
     };
-    let px = set.item(i);
-    let mut img = image::RgbImage::new(w as u32, h as u32);
-    for y in 0..h {
-        for x in 0..w {
-            let o = (y * w + x) * c;
-            let rgb = if c == 3 {
-                [px[o], px[o + 1], px[o + 2]]
-            } else {
-                [px[o]; 3]
-            };
-            img.put_pixel(x as u32, y as u32, image::Rgb(rgb));
-        }
-    }
-    Ok(img)
+    let rows = rows
+        .values()
+        .map(|items| {
+            Ok(GridRow::new(
+                items
+                    .iter()
+                    .map(|&i| pair(i))
+                    .collect::<anyhow::Result<_>>()?,
+            ))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let mut grid = ImageGrid::new(
+        rows,
+        GridStyle {
+            background: PREVIEW_BACKGROUND,
+            zoom: scale,
+            gap: 6,
+            ..GridStyle::default()
+        },
+    );
+    grid.columns = Some(per_row);
+    Ok(grid)
 }
 
 fn preview(args: PreviewArgs) -> anyhow::Result<()> {
@@ -345,6 +366,12 @@ fn preview(args: PreviewArgs) -> anyhow::Result<()> {
     let Some(first) = sets.first() else {
         bail!("{} has no modalities", args.file.display());
     };
+    if first.is_empty() {
+        bail!(
+            "the {split} split of {} has no pairs to draw",
+            args.file.display()
+        );
+    }
     // One row per number (the shared concept), or plain rows if there is no number label.
     let mut rows: BTreeMap<i64, Vec<usize>> = BTreeMap::new();
     match first.label(rensou_api::vocab::NUMBER) {
@@ -363,45 +390,16 @@ fn preview(args: PreviewArgs) -> anyhow::Result<()> {
         }
     }
     for (name, set) in ds.modalities().iter().zip(&sets) {
-        if !matches!(set.shape.as_slice(), [_, _] | [_, _, 1 | 3]) {
+        if !is_image_shape(&set.shape) {
             bail!(
-                "preview draws pictures ([H, W] or [H, W, 1|3] items); `{name}` items have shape {:?}",
+                "preview draws pictures ({IMAGE_SHAPES}); `{name}` items have shape {:?}",
                 set.shape
             );
         }
     }
-    let Layout {
-        cell_h,
-        pair_w,
-        gap,
-        width,
-        height,
-    } = layout(&sets, args.per_row, rows.len(), args.scale)?;
-    let cell_ws: Vec<u32> = sets.iter().map(|s| s.shape[1] as u32).collect();
-    let mut canvas = image::RgbImage::from_pixel(width, height, image::Rgb([48, 48, 48]));
-    for (r, items) in rows.values().enumerate() {
-        for (k, &i) in items.iter().enumerate() {
-            let mut x0 = k as u32 * (pair_w + gap);
-            let y0 = r as u32 * (cell_h + gap);
-            for (set, &cw) in sets.iter().zip(&cell_ws) {
-                let img = item_rgb(set, i)?;
-                for (x, y, p) in img.enumerate_pixels() {
-                    for dy in 0..args.scale {
-                        for dx in 0..args.scale {
-                            canvas.put_pixel(
-                                (x0 + x) * args.scale + dx,
-                                (y0 + y) * args.scale + dy,
-                                *p,
-                            );
-                        }
-                    }
-                }
-                x0 += cw + 2;
-            }
-        }
-    }
-    let bytes = rensou_plot::encode_png(canvas.as_raw(), canvas.width(), canvas.height())
-        .context("cannot encode PNG")?;
+    let grid = preview_grid(&sets, &rows, args.per_row, args.scale)?;
+    check_canvas(grid.size()?)?;
+    let bytes = grid.png().context("cannot draw the preview")?;
     rensou_api::fsutil::write_bytes_atomically(&args.out, &bytes)?;
     let extra = preview_files(&ds, &sets, &rows, &args.out)?;
     println!(
@@ -417,29 +415,9 @@ fn preview(args: PreviewArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Where the preview draws: one cell per pair, `gap` pixels apart (before scaling).
-struct Layout {
-    /// Height of a pair's cell.
-    cell_h: u32,
-    /// Width of a pair's cell: every modality's item side by side, 2 pixels apart.
-    pair_w: u32,
-    /// Gap between cells.
-    gap: u32,
-    /// Canvas width, scaled.
-    width: u32,
-    /// Canvas height, scaled.
-    height: u32,
-}
-
-/// The preview's layout, its canvas checked against the memory available (the canvas and its
-/// PNG encoding are held at once).
-fn layout(sets: &[ItemSet], per_row: usize, rows: usize, scale: u32) -> anyhow::Result<Layout> {
-    let gap = 6u64;
-    let cell_h = sets.iter().map(|s| s.shape[0] as u64).max().unwrap_or(1);
-    let pair_w: u64 =
-        sets.iter().map(|s| s.shape[1] as u64).sum::<u64>() + 2 * (sets.len() as u64 - 1);
-    let width = per_row as u64 * (pair_w + gap) * u64::from(scale);
-    let height = rows as u64 * (cell_h + gap) * u64::from(scale);
+/// Refuses a preview canvas of `width x height` pixels beyond the memory available (the canvas
+/// and its PNG encoding are held at once) or beyond a PNG's side.
+fn check_canvas((width, height): (u64, u64)) -> anyhow::Result<()> {
     let mut estimate = rensou_train::memory::Estimate::default();
     estimate.add(
         format!("a {width} x {height} canvas and its PNG"),
@@ -447,19 +425,10 @@ fn layout(sets: &[ItemSet], per_row: usize, rows: usize, scale: u32) -> anyhow::
         "--per-row",
     );
     rensou_train::memory::check("the preview", &estimate)?;
-    match (u32::try_from(width), u32::try_from(height)) {
-        // Cells are no larger than the canvas, so they fit in u32 too.
-        (Ok(w), Ok(h)) => Ok(Layout {
-            cell_h: cell_h as u32,
-            pair_w: pair_w as u32,
-            gap: gap as u32,
-            width: w.max(1),
-            height: h.max(1),
-        }),
-        _ => bail!(
-            "the preview canvas would be {width} x {height} pixels; lower --per-row or --scale"
-        ),
+    if u32::try_from(width).is_err() || u32::try_from(height).is_err() {
+        bail!("the preview canvas would be {width} x {height} pixels; lower --per-row or --scale");
     }
+    Ok(())
 }
 
 /// Writes the files a modality presents its items with beyond pictures (WAV for sound) for the
@@ -499,4 +468,43 @@ fn preview_files(
         }
     }
     Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `n` items of `shape` whose bytes differ from pixel to pixel and item to item.
+    fn set(shape: &[usize], n: usize, salt: u8) -> ItemSet {
+        let mut set = ItemSet::new(shape.to_vec(), &[]);
+        let len: usize = shape.iter().product();
+        for i in 0..n {
+            let salt = salt.wrapping_add(i as u8 * 13);
+            set.data
+                .extend((0..len).map(|p| (p as u8).wrapping_mul(37).wrapping_add(salt)));
+        }
+        set
+    }
+
+    /// The previews are the same PNG bytes as those the painter before the one grid painter
+    /// drew (`tests/golden/preview-*.png`, written by that code from these items): pairs of an
+    /// RGB and a smaller grey modality, rows of 3 and 2 pairs, 2x; one modality, one short row.
+    #[test]
+    fn previews_match_the_earlier_painter_byte_for_byte() {
+        let pairs = vec![set(&[6, 5, 3], 5, 1), set(&[4, 4], 5, 2)];
+        let rows = BTreeMap::from([(1, vec![0, 2, 4]), (2, vec![1, 3])]);
+        let png = preview_grid(&pairs, &rows, 3, 2).unwrap().png().unwrap();
+        assert!(png == include_bytes!("../tests/golden/preview-pairs.png"));
+        let single = vec![set(&[3, 3, 1], 2, 3)];
+        let rows = BTreeMap::from([(0, vec![1])]);
+        let png = preview_grid(&single, &rows, 2, 1).unwrap().png().unwrap();
+        assert!(png == include_bytes!("../tests/golden/preview-single.png"));
+    }
+
+    #[test]
+    fn a_canvas_beyond_a_png_side_is_refused() {
+        assert!(check_canvas((100, 100)).is_ok());
+        let e = check_canvas((1 << 33, 1)).unwrap_err().to_string();
+        assert!(e.contains("--per-row"), "{e}");
+    }
 }

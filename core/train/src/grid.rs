@@ -4,40 +4,40 @@
 //! a block of rows: the input items of `m` (marked by a white strip on the left), then one row
 //! per decoded modality `d` from `m`'s posterior location (green strip: `d = m`, the
 //! reconstruction; blue strip: `d != m`, the cross-generation). Blocks are separated by a
-//! wider gap. Only image modalities (`[H, W]`, `[H, W, 1]`, `[H, W, 3]`) are drawn.
+//! wider gap. Only modalities whose items are pictures ([`rensou_plot::image_dims`]) are drawn,
+//! by the one image-grid painter ([`ImageGrid`]).
 
 use std::path::Path;
 
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
-use image::{Rgb, RgbImage};
 
 use rensou_api::fsutil::write_bytes_atomically;
 use rensou_api::Result;
 use rensou_model::mmvae::Mmvae;
 use rensou_model::nn::{tensor_values, Decoder, Encoder};
-use rensou_plot::encode_png;
+use rensou_plot::{is_image_shape, Align, GridRow, GridStyle, ImageGrid, ImageTile, IMAGE_SHAPES};
 
-const GAP: u32 = 2;
-const BLOCK_GAP: u32 = 8;
-const STRIP: u32 = 4;
-const SCALE: u32 = 2;
-const BACKGROUND: [u8; 3] = [40, 40, 40];
+/// Marker of a row of input items.
+const INPUT: [u8; 3] = [255, 255, 255];
+/// Marker of a row of reconstructions (`d = m`).
+const RECONSTRUCTION: [u8; 3] = [60, 200, 60];
+/// Marker of a row of cross-generations (`d != m`).
+const CROSS: [u8; 3] = [70, 110, 255];
 
-/// `[H, W, C]` of an item shape that can be drawn as an image (C = 1 or 3), else `None`.
-pub fn image_dims(shape: &[usize]) -> Option<[usize; 3]> {
-    match shape {
-        [h, w] => Some([*h, *w, 1]),
-        [h, w, c] if *c == 1 || *c == 3 => Some([*h, *w, *c]),
-        _ => None,
+/// The training grids' look: dark, items at their size 2 pixels apart, each row marked by a
+/// strip, blocks 8 pixels apart, the whole picture doubled.
+fn style() -> GridStyle {
+    GridStyle {
+        background: [40, 40, 40],
+        zoom: 2,
+        gap: 2,
+        group_gap: 8,
+        marker_width: 4,
+        align: Align::Centre,
+        margin_top: 2,
+        ..GridStyle::default()
     }
-}
-
-/// One row of the grid: the items (bytes, HWC) and the strip colour marking the row's kind.
-struct Row {
-    strip: [u8; 3],
-    dims: [usize; 3],
-    items: Vec<Vec<u8>>,
 }
 
 /// Decoded items handed to [`render_grid`]'s `present` callback: modality `source` encoded,
@@ -71,31 +71,27 @@ where
     D: Decoder<B>,
 {
     let specs = &model.config().modalities;
-    let dims: Vec<Option<[usize; 3]>> = specs.iter().map(|m| image_dims(&m.item_shape)).collect();
-    for (m, d) in specs.iter().zip(&dims) {
-        if d.is_none() {
-            notes.push(format!(
-                "`{}` items {:?} are not images; left out of the grid",
-                m.name, m.item_shape
-            ));
-        }
+    let images: Vec<usize> = (0..specs.len())
+        .filter(|&m| is_image_shape(&specs[m].item_shape))
+        .collect();
+    for m in specs.iter().filter(|m| !is_image_shape(&m.item_shape)) {
+        notes.push(format!(
+            "`{}` items {:?} are not pictures ({IMAGE_SHAPES}); left out of the grid",
+            m.name, m.item_shape
+        ));
     }
     let mut rows = Vec::new();
-    for (m, dm) in dims.iter().enumerate() {
-        let Some(dm) = dm else { continue };
-        let features = specs[m].item_shape.iter().product::<usize>();
+    for &m in &images {
+        let shape = &specs[m].item_shape;
+        let features = shape.iter().product::<usize>();
         let n = input_bytes[m].len() / features.max(1);
-        rows.push(Row {
-            strip: [255, 255, 255],
-            dims: *dm,
-            items: input_bytes[m]
-                .chunks(features)
-                .map(<[u8]>::to_vec)
-                .collect(),
-        });
+        let tiles = input_bytes[m]
+            .chunks_exact(features)
+            .map(|item| ImageTile::from_u8(shape, item))
+            .collect::<Result<_>>()?;
+        rows.push(GridRow::new(tiles).with_marker(INPUT).starting_group());
         let z = model.encode(m, inputs[m].clone())?.loc; // [n, latent]
-        for (d, dd) in dims.iter().enumerate() {
-            let Some(dd) = dd else { continue };
+        for &d in &images {
             let out = model.decode(d, z.clone())?; // [n, features_d]
             let values: Vec<f32> = tensor_values(out, "decoded items")?;
             present(Decoded {
@@ -103,74 +99,74 @@ where
                 target: d,
                 values: &values,
             })?;
-            let fd = specs[d].item_shape.iter().product::<usize>();
-            let bytes: Vec<u8> = values
-                .iter()
-                .map(|v| (v.clamp(0.0, 1.0) * 255.0).round() as u8)
-                .collect();
-            rows.push(Row {
-                strip: if d == m {
-                    [60, 200, 60]
-                } else {
-                    [70, 110, 255]
-                },
-                dims: *dd,
-                items: bytes.chunks(fd).take(n).map(<[u8]>::to_vec).collect(),
-            });
+            let shape = &specs[d].item_shape;
+            let fd = shape.iter().product::<usize>();
+            let tiles = values
+                .chunks_exact(fd)
+                .take(n)
+                .map(|item| ImageTile::from_unit_f32(shape, item))
+                .collect::<Result<_>>()?;
+            let marker = if d == m { RECONSTRUCTION } else { CROSS };
+            rows.push(GridRow::new(tiles).with_marker(marker));
         }
-        // A marker row break between blocks: handled by `block_starts`.
     }
     if rows.is_empty() {
         return Ok(None);
     }
-    let image_modalities = dims.iter().filter(|d| d.is_some()).count();
-    let rows_per_block = 1 + image_modalities;
-    Ok(Some(draw(&rows, rows_per_block)?))
-}
-
-fn draw(rows: &[Row], rows_per_block: usize) -> Result<Vec<u8>> {
-    let cell_h = rows.iter().map(|r| r.dims[0]).max().unwrap_or(1) as u32;
-    let cell_w = rows.iter().map(|r| r.dims[1]).max().unwrap_or(1) as u32;
-    let cols = rows.iter().map(|r| r.items.len()).max().unwrap_or(0).max(1) as u32;
-    let blocks = rows.len().div_ceil(rows_per_block) as u32;
-    let width = STRIP + GAP + cols * (cell_w + GAP);
-    let height = rows.len() as u32 * (cell_h + GAP) + blocks.saturating_sub(1) * BLOCK_GAP + GAP;
-    let mut img = RgbImage::from_pixel(width, height, Rgb(BACKGROUND));
-    for (r, row) in rows.iter().enumerate() {
-        let block = (r / rows_per_block) as u32;
-        let y0 = GAP + r as u32 * (cell_h + GAP) + block * BLOCK_GAP;
-        for y in 0..cell_h {
-            for x in 0..STRIP {
-                img.put_pixel(x, y0 + y, Rgb(row.strip));
-            }
-        }
-        let [h, w, c] = row.dims;
-        let (oy, ox) = ((cell_h - h as u32) / 2, (cell_w - w as u32) / 2);
-        for (i, item) in row.items.iter().enumerate() {
-            let x0 = STRIP + GAP + i as u32 * (cell_w + GAP);
-            for y in 0..h {
-                for x in 0..w {
-                    let p = (y * w + x) * c;
-                    let rgb = if c == 3 {
-                        [item[p], item[p + 1], item[p + 2]]
-                    } else {
-                        [item[p]; 3]
-                    };
-                    img.put_pixel(x0 + ox + x as u32, y0 + oy + y as u32, Rgb(rgb));
-                }
-            }
-        }
-    }
-    let img = image::imageops::resize(
-        &img,
-        width * SCALE,
-        height * SCALE,
-        image::imageops::FilterType::Nearest,
-    );
-    encode_png(img.as_raw(), img.width(), img.height())
+    Ok(Some(ImageGrid::new(rows, style()).png()?))
 }
 
 /// Writes PNG bytes to `path` atomically.
 pub fn write_png(path: &Path, png: &[u8]) -> Result<()> {
     write_bytes_atomically(path, png)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Item bytes that differ from pixel to pixel.
+    fn pattern(len: usize, salt: u8) -> Vec<u8> {
+        (0..len)
+            .map(|i| (i as u8).wrapping_mul(37).wrapping_add(salt))
+            .collect()
+    }
+
+    /// A row of `n` items of `shape` in the training grids' look.
+    fn row(shape: &[usize], n: usize, salt: u8, marker: [u8; 3]) -> GridRow {
+        let len: usize = shape.iter().product();
+        let tiles = (0..n)
+            .map(|i| ImageTile::from_u8(shape, &pattern(len, salt.wrapping_add(i as u8 * 11))))
+            .collect::<Result<_>>()
+            .unwrap();
+        GridRow::new(tiles).with_marker(marker)
+    }
+
+    /// The grids are the same PNG bytes as those the painter before the one grid painter drew
+    /// (`tests/golden/*.png`, written by that code from these items): two blocks of an RGB and a
+    /// smaller grey modality, and one block of one modality.
+    #[test]
+    fn grids_match_the_earlier_painter_byte_for_byte() {
+        let (a, b) = ([6, 5, 3], [4, 4, 1]);
+        let two = vec![
+            row(&a, 3, 1, INPUT).starting_group(),
+            row(&a, 3, 2, RECONSTRUCTION),
+            row(&b, 3, 3, CROSS),
+            row(&b, 3, 4, INPUT).starting_group(),
+            row(&a, 3, 5, CROSS),
+            row(&b, 3, 6, RECONSTRUCTION),
+        ];
+        let c = [3, 3, 1];
+        let one = vec![
+            row(&c, 2, 7, INPUT).starting_group(),
+            row(&c, 2, 8, RECONSTRUCTION),
+        ];
+        for (rows, golden) in [
+            (two, &include_bytes!("../tests/golden/two-blocks.png")[..]),
+            (one, &include_bytes!("../tests/golden/one-block.png")[..]),
+        ] {
+            let png = ImageGrid::new(rows, style()).png().unwrap();
+            assert!(png == golden, "the grid's pixels changed");
+        }
+    }
 }

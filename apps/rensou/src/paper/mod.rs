@@ -14,6 +14,7 @@
 //! Workers share the output directory through locks ([`rensou_api::fsutil::FileLock`]).
 
 mod doc;
+mod layout;
 mod report;
 mod slurm;
 mod tasks;
@@ -495,7 +496,8 @@ fn train_model(
 }
 
 fn probes_done(run_dir: &Path) -> bool {
-    std::fs::read_to_string(run_dir.join("probes/summary.json"))
+    let probes = run_dir.join(rensou_train::analysis::PROBES_DIR);
+    std::fs::read_to_string(probes.join("summary.json"))
         .ok()
         .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
         .and_then(|v| {
@@ -524,9 +526,6 @@ fn check_modalities(modalities: &[String]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The lock under which a study's plan is written, in the study directory.
-const PLAN_LOCK: &str = ".plan.lock";
-
 /// Refuses an `--out` that holds something other than a study: a study directory is new, empty,
 /// has the `plan.json` an earlier `rensou paper` wrote, or holds only what a study being
 /// started holds before its plan is written (the plan lock, `data/`): another `rensou paper`
@@ -536,16 +535,9 @@ fn check_study_dir(out: &Path, plan_path: &Path) -> anyhow::Result<()> {
     if out.exists() && !out.is_dir() {
         bail!("--out {} is a file, not a study directory", out.display());
     }
-    // What a starting study holds: the plan lock, data/ and the plan files' temporary names.
-    let starting = |name: &str| {
-        name == PLAN_LOCK
-            || name == "data"
-            || name.starts_with(".plan.json.tmp-")
-            || name.starts_with(".tasks.json.tmp-")
-    };
     let non_empty = std::fs::read_dir(out).is_ok_and(|d| {
         d.flatten()
-            .any(|e| !starting(&e.file_name().to_string_lossy()))
+            .any(|e| !layout::StudyLayout::is_starting_entry(&e.file_name().to_string_lossy()))
     });
     if non_empty && !plan_path.is_file() {
         let what = if out.join(RUN_CONFIG_FILE).is_file() {

@@ -14,6 +14,7 @@ use anyhow::{bail, Context};
 use clap::Args;
 use rensou_api::fsutil::write_bytes_atomically;
 
+use super::layout::StudyLayout;
 use super::tasks::Study;
 use super::PaperArgs;
 
@@ -164,6 +165,8 @@ pub struct Scripts {
     pub tasks: PathBuf,
     /// `slurm/report.sbatch`.
     pub report: PathBuf,
+    /// `slurm/logs/`, where the jobs write their output.
+    pub logs: PathBuf,
 }
 
 /// Writes `OUT/slurm/tasks.sbatch` and `OUT/slurm/report.sbatch` for `study`.
@@ -181,8 +184,8 @@ pub fn write_scripts(study: &Study, args: &SlurmArgs, exe: &Path) -> anyhow::Res
         let text = path.display().to_string();
         check_no_control(&format!("{what} `{}`", text.escape_default()), &text)?;
     }
-    let dir = out.join("slurm");
-    let logs = dir.join("logs");
+    let layout = StudyLayout::new(&out);
+    let logs = layout.slurm_logs();
     std::fs::create_dir_all(&logs).with_context(|| format!("cannot create {}", logs.display()))?;
     let exe = sh_quote(&exe.display().to_string());
     let out_q = sh_quote(&out.display().to_string());
@@ -216,8 +219,9 @@ pub fn write_scripts(study: &Study, args: &SlurmArgs, exe: &Path) -> anyhow::Res
     ));
 
     let scripts = Scripts {
-        tasks: dir.join("tasks.sbatch"),
-        report: dir.join("report.sbatch"),
+        tasks: layout.slurm_tasks(),
+        report: layout.slurm_report(),
+        logs,
     };
     write_bytes_atomically(&scripts.tasks, tasks.as_bytes())?;
     write_bytes_atomically(&scripts.report, report.as_bytes())?;
@@ -316,7 +320,7 @@ pub fn run(args: &SlurmArgs) -> anyhow::Result<()> {
     );
     println!(
         "follow with `squeue -j {array},{report}`; logs in {}",
-        scripts.tasks.with_file_name("logs").display()
+        scripts.logs.display()
     );
     Ok(())
 }

@@ -33,9 +33,10 @@ use rensou_store::build::build_dataset;
 use rensou_train::analysis::{probe_run, ProbeRunOptions};
 use serde::{Deserialize, Serialize};
 
+use super::layout::{task_id, StudyLayout};
 use super::{
     check_fusions, check_modalities, check_study_dir, ensure_mnist, models, probes_done,
-    probes_for, report, train_model, ModelKind, PaperArgs, Plan, Preset, Stage, PLAN_LOCK,
+    probes_for, report, train_model, ModelKind, PaperArgs, Plan, Preset, Stage,
 };
 use crate::backend;
 use crate::progress::Bars;
@@ -246,7 +247,8 @@ impl Study {
                 Preset::Paper => "paper-full",
             })
         });
-        let plan_path = out.join("plan.json");
+        let layout = StudyLayout::new(&out);
+        let plan_path = layout.plan();
         // Checked before anything is written, then again under the lock (another `rensou
         // paper` may have written the plan meanwhile).
         check_study_dir(&out, &plan_path)?;
@@ -255,7 +257,7 @@ impl Study {
             .with_context(|| format!("cannot create {}", out.display()))?;
         // The whole plan (plan.json, the dataset, tasks.json) is made under the plan lock: a
         // second `rensou paper` started on the same directory waits here, then finds the plan.
-        let _lock = FileLock::acquire(&out.join(PLAN_LOCK), |who| {
+        let _lock = FileLock::acquire(&layout.plan_lock(), |who| {
             eprintln!("waiting for {who}, which is writing the plan");
         })?;
         check_study_dir(&out, &plan_path)?;
@@ -264,10 +266,10 @@ impl Study {
             guard.files.push(plan_path.clone());
         }
         write_bytes_atomically(&plan_path, serde_json::to_string_pretty(&plan)?.as_bytes())?;
-        let dataset = out.join("data").join(plan.dataset_name());
+        let dataset = layout.dataset(&plan.dataset_name());
         let t = Instant::now();
         let built = {
-            let _lock = FileLock::acquire(&dataset.with_extension("h5.lock"), |who| {
+            let _lock = FileLock::acquire(&layout.dataset_lock(&plan.dataset_name()), |who| {
                 eprintln!("waiting for {who}, which is building the dataset");
             })?;
             if dataset.is_file() {
@@ -309,7 +311,7 @@ impl Study {
             "tasks": study.tasks,
         });
         write_bytes_atomically(
-            &study.out.join("tasks.json"),
+            &layout.tasks(),
             serde_json::to_string_pretty(&tasks_json)?.as_bytes(),
         )?;
         guard.files.clear();
@@ -318,7 +320,7 @@ impl Study {
 
     /// A study planned earlier (by `paper plan` or `rensou paper`) in `out`.
     pub fn load(out: &Path) -> anyhow::Result<Study> {
-        let plan_path = out.join("plan.json");
+        let plan_path = StudyLayout::new(out).plan();
         let text = std::fs::read_to_string(&plan_path).map_err(|_| {
             anyhow::anyhow!(
                 "{} holds no planned study (no plan.json); run `rensou paper plan --out {}` first",
@@ -339,7 +341,7 @@ impl Study {
     }
 
     fn open(out: PathBuf, plan: Plan, dataset_stage: Stage) -> anyhow::Result<Study> {
-        let dataset = out.join("data").join(plan.dataset_name());
+        let dataset = StudyLayout::new(&out).dataset(&plan.dataset_name());
         if !dataset.is_file() {
             bail!(
                 "the study's dataset {} is missing; run `rensou paper plan --out {}` to build it",
@@ -351,15 +353,16 @@ impl Study {
             .modalities()
             .to_vec();
         let models = models(&modalities, &plan.fusions);
-        let dataset_rel = PathBuf::from("data").join(plan.dataset_name());
+        let rel = StudyLayout::relative();
+        let dataset_rel = rel.dataset(&plan.dataset_name());
         let mut tasks = Vec::new();
         for seed in 0..plan.seeds as u64 {
             for model in &models {
-                let id = format!("{}-s{seed}", model.name);
+                let id = task_id(&model.name, seed);
                 tasks.push(Task {
                     index: tasks.len(),
-                    outputs: vec![PathBuf::from("runs").join(&id)],
-                    inputs: vec![dataset_rel.clone(), PathBuf::from("classifiers")],
+                    outputs: vec![rel.run_dir(&id)],
+                    inputs: vec![dataset_rel.clone(), rel.classifiers()],
                     id,
                     model: model.clone(),
                     seed,
@@ -396,13 +399,18 @@ impl Study {
         })
     }
 
+    /// The paths of the study directory.
+    pub fn layout(&self) -> StudyLayout {
+        StudyLayout::new(&self.out)
+    }
+
     /// The run directory of `task`.
     pub fn run_dir(&self, task: &Task) -> PathBuf {
-        self.out.join("runs").join(&task.id)
+        self.layout().run_dir(&task.id)
     }
 
     fn lock_path(&self, task: &Task) -> PathBuf {
-        self.out.join("runs").join(format!("{}.lock", task.id))
+        self.layout().run_lock(&task.id)
     }
 
     /// Whether `task` is finished: trained for the plan's epochs and every probe ok.
@@ -425,8 +433,8 @@ impl Study {
     }
 }
 
-fn read_record(run_dir: &Path) -> TaskRecord {
-    std::fs::read_to_string(run_dir.join("task.json"))
+fn read_record(path: &Path) -> TaskRecord {
+    std::fs::read_to_string(path)
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok())
         .unwrap_or_default()
@@ -463,7 +471,7 @@ pub fn run_task(
             ProbeRunOptions {
                 probes: probes_for(&task.model, plan)?,
                 split: Split::Test,
-                classifier_dir: Some(study.out.join("classifiers")),
+                classifier_dir: Some(study.layout().classifiers()),
                 classifier: plan.classifier.clone(),
                 seed,
             },
@@ -500,7 +508,8 @@ pub fn run_task(
     }
     let probe_seconds = t.elapsed().as_secs_f64();
     if trained || probed {
-        let mut record = read_record(&run_dir);
+        let record_path = study.layout().task_record(&task.id);
+        let mut record = read_record(&record_path);
         if trained {
             record.train_seconds += train_seconds;
         }
@@ -510,7 +519,7 @@ pub fn run_task(
         record.invocations += 1;
         record.last_worker = FileLock::holder(&study.lock_path(task)).unwrap_or_default();
         write_bytes_atomically(
-            &run_dir.join("task.json"),
+            &record_path,
             serde_json::to_string_pretty(&record)?.as_bytes(),
         )?;
     }
@@ -612,7 +621,8 @@ pub fn run_in_processes(
     keep_going: bool,
 ) -> anyhow::Result<BTreeSet<String>> {
     let exe = std::env::current_exe().context("cannot find the rensou executable")?;
-    let logs = study.out.join("logs");
+    let layout = study.layout();
+    let logs = layout.logs();
     std::fs::create_dir_all(&logs).with_context(|| format!("cannot create {}", logs.display()))?;
     let bars = Bars::new();
     let todo: Vec<&Task> = study.tasks.iter().filter(|t| !study.is_done(t)).collect();
@@ -628,7 +638,7 @@ pub fn run_in_processes(
                 free.push(slot);
                 break;
             };
-            let log_path = logs.join(format!("{}.log", task.id));
+            let log_path = layout.task_log(&task.id);
             let log = rensou_api::fsutil::open_append(&log_path)?;
             let mut cmd = Command::new(&exe);
             cmd.args(["paper", "run-task", "--task", &task.id, "--out"])
@@ -677,7 +687,7 @@ pub fn run_in_processes(
                 bars.message(&format!(
                     "[{}] FAILED ({status}); see {}",
                     task.id,
-                    logs.join(format!("{}.log", task.id)).display()
+                    layout.task_log(&task.id).display()
                 ));
                 failed.push(task.id.clone());
             }
@@ -711,12 +721,13 @@ pub fn write_report(
     ran_here: &BTreeSet<String>,
     start: Instant,
 ) -> anyhow::Result<Vec<PathBuf>> {
-    let _lock = FileLock::acquire(&study.out.join(".report.lock"), |who| {
+    let layout = study.layout();
+    let _lock = FileLock::acquire(&layout.report_lock(), |who| {
         eprintln!("waiting for {who}, which is writing the report");
     })?;
     let mut stages = vec![study.dataset_stage.clone()];
     for task in &study.tasks {
-        let record = read_record(&study.run_dir(task));
+        let record = read_record(&layout.task_record(&task.id));
         if record.invocations == 0 {
             continue;
         }
@@ -735,7 +746,7 @@ pub fn write_report(
     let missing = study.missing();
     let backend_line = backend::describe(&backend::device());
     let inputs = report::Inputs {
-        out: &study.out,
+        layout: &layout,
         plan: &study.plan,
         models: &study.models,
         modalities: &study.modalities,

@@ -116,6 +116,17 @@ struct Trained<B: Backend> {
 /// The classifiers trained or loaded so far, keyed by `(modality, label)`.
 type TrainedMap<B> = BTreeMap<(String, String), Trained<B>>;
 
+/// The files of the classifier of `label` on `modality` in the cache directory `dir`: its
+/// weights (`<modality>-<label>.mpk`) and its record (`<modality>-<label>.json`: what it was
+/// trained on and its test accuracy).
+pub fn classifier_files(dir: &Path, modality: &str, label: &str) -> (PathBuf, PathBuf) {
+    let stem = format!("{modality}-{label}");
+    (
+        dir.join(format!("{stem}.mpk")),
+        dir.join(format!("{stem}.json")),
+    )
+}
+
 /// [`Classifiers`] trained on a dataset file on first use and cached in a directory as
 /// `<modality>-<label>.mpk` + `.json` (reused while the dataset and settings are unchanged).
 pub struct CachedClassifiers<B: AutodiffBackend> {
@@ -224,11 +235,7 @@ impl<B: AutodiffBackend> CachedClassifiers<B> {
     }
 
     fn paths(&self, modality: &str, label: &str) -> (PathBuf, PathBuf) {
-        let stem = format!("{modality}-{label}");
-        (
-            self.cache_dir.join(format!("{stem}.mpk")),
-            self.cache_dir.join(format!("{stem}.json")),
-        )
+        classifier_files(&self.cache_dir, modality, label)
     }
 
     fn load_or_train(&self, modality: &str, label: &str) -> Result<Trained<B::InnerBackend>> {

@@ -15,7 +15,7 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Tensor, TensorData};
 use serde::Serialize;
 
-pub use classifier::{CachedClassifiers, ClassifierConfig, LabelClassifier};
+pub use classifier::{classifier_files, CachedClassifiers, ClassifierConfig, LabelClassifier};
 
 use crate::{load_run, Model};
 use rensou_api::probe::{run_probes, Latents, ModelView, ProbeConfig, ProbeData};
@@ -23,6 +23,9 @@ use rensou_api::progress::Progress;
 use rensou_api::{Error, Result, Split};
 use rensou_model::mmvae::MmvaeConfig;
 use rensou_store::{write_latents, DatasetFile};
+
+/// The directory of a run where the probes write (`probes/<probe>/`, and `summary.json`).
+pub const PROBES_DIR: &str = "probes";
 
 /// Items per forward pass when encoding or decoding for probes.
 const CHUNK: usize = 1024;
@@ -298,7 +301,7 @@ pub fn probe_run<B: AutodiffBackend>(
         options.classifier.clone(),
         device.clone(),
     )?;
-    let probes_dir = run_dir.join("probes");
+    let probes_dir = run_dir.join(PROBES_DIR);
     let outcomes = run_probes(
         &options.probes,
         &probes_dir,
