@@ -255,7 +255,7 @@ fn paper_compares_fusions() {
     for (model, objective) in [
         ("fusion-poe", "elbo"),
         ("fusion-mopoe", "elbo"),
-        ("fusion-mmvaeplus", "dreg"),
+        ("fusion-mmvaeplus", "dreg-looser"),
     ] {
         for seed in 0..2 {
             let run = study.join(format!("runs/{model}-s{seed}"));

@@ -106,6 +106,7 @@ pub type NetRegistry = Registry<NetPlugin>;
 impl<T: PluginRecord + inventory::Collect> Registry<T> {
     /// Collects every linked plugin of this kind; fails on duplicate names.
     pub fn collect() -> Result<Self> {
+        LOOKUPS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(Registry {
             plugins: sorted_unique(T::KIND, inventory::iter::<T>, |p| p.name())?,
         })
@@ -164,6 +165,7 @@ pub fn config_type_name(config: &dyn ModalityConfig) -> Result<String> {
 /// The `type` field a typetag trait object serialises with; `what` names it in errors
 /// (`a probe config`).
 pub fn typetag_name<T: serde::Serialize + ?Sized>(value: &T, what: &str) -> Result<String> {
+    LOOKUPS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let value = serde_json::to_value(value)
         .map_err(|e| Error::Plugin(format!("cannot serialise {what}: {e}")))?;
     value
@@ -171,6 +173,17 @@ pub fn typetag_name<T: serde::Serialize + ?Sized>(value: &T, what: &str) -> Resu
         .and_then(|t| t.as_str())
         .map(str::to_owned)
         .ok_or_else(|| Error::Plugin(format!("{what} serialised without a `type`")))
+}
+
+/// Registry collections and plugin-name serialisations so far in this process.
+static LOOKUPS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// How many times this process has collected a registry or serialised a plugin config to find
+/// its name ([`Registry::collect`], [`typetag_name`]). Plugins are resolved once, when the
+/// thing using them is built: a test reads this before and after the steps of a model to show
+/// that none happens per step.
+pub fn lookups() -> usize {
+    LOOKUPS.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 #[cfg(test)]

@@ -335,11 +335,9 @@ pub fn tiny_config(shapes: &[&[usize]]) -> MmvaeConfig {
 
 /// An objective config from a fixture name such as `iwae-looser`.
 pub fn objective_from_name(name: &str, k: usize) -> ObjectiveConfig {
-    let (kind, looser) = match name.strip_suffix("-looser") {
-        Some(base) => (base, true),
-        None => (name, false),
-    };
-    ObjectiveConfig::new(kind.parse().expect("known objective"), k).with_looser(looser)
+    name.parse::<rensou_model::mmvae::ObjectiveName>()
+        .expect("known objective")
+        .with_k(k)
 }
 
 /// Every case and objective of the fixture at `path` (which must hold `cases` cases): per-item

@@ -17,7 +17,13 @@
 //! and resumes from the binary; [`NetConfig`] is their serialisable description in an
 //! experiment file. Below the binary, any [`Encoder`] / [`Decoder`] implementation can also be
 //! passed to [`Mmvae::from_parts`](crate::mmvae::Mmvae::from_parts).
+//!
+//! Everything about nets is found from here: how a user names one ([`NetSpec`], [`NetChoice`]:
+//! `net = "conv"` or a table), its resolved description ([`NetConfig`]), the built-ins above, a
+//! modality's suggestion ([`NetKind`]) and the plugin API ([`NetDesign`], [`NetPlugin`],
+//! [`Layer`], defined in `rensou-api` so that a plugin crate needs no burn).
 
+mod choice;
 mod conv;
 mod conv1d;
 mod fused;
@@ -28,6 +34,7 @@ mod mlp;
 #[cfg(test)]
 mod test_util;
 
+pub use choice::{NetChoice, NetSpec};
 pub use conv::{ConvDecoder, ConvDecoderConfig, ConvEncoder, ConvEncoderConfig};
 pub use conv1d::{Conv1dDecoder, Conv1dEncoder, Conv1dEncoderConfig};
 pub(crate) use fused::likelihood_sum;
@@ -36,6 +43,8 @@ pub use layers::{
     infer_shapes, layer_parameters, layer_units, LayerDecoder, LayerEncoder, LayerStack, ParamLayer,
 };
 pub use mlp::{MlpDecoder, MlpDecoderConfig, MlpEncoder, MlpEncoderConfig};
+pub use rensou_api::modality::NetKind;
+pub use rensou_api::net::{Layer, NetDesign, NetPlugin};
 
 use burn::config::Config;
 use burn::module::{Module, ModuleDisplay};
@@ -43,8 +52,7 @@ use burn::tensor::activation::{softmax, softplus};
 use burn::tensor::{backend::Backend, BasicOps, Element, Tensor};
 use serde::{Deserialize, Serialize};
 
-use rensou_api::modality::NetKind;
-use rensou_api::net::{net_type_name, NetDesign};
+use rensou_api::net::net_type_name;
 use rensou_api::{Error, Result};
 
 /// What an encoder returns: the parameters of the posterior `q(z | x)`.
