@@ -5,7 +5,7 @@
 //! A path ending in `.gz` is (de)compressed with gzip.
 
 use std::fs::File;
-use std::io::{BufWriter, Read, Write};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use flate2::read::GzDecoder;
@@ -184,26 +184,25 @@ fn header_u32(what: &str, n: usize) -> Result<[u8; 4], CmnistError> {
         .map_err(|_| CmnistError::Shape(format!("{what} {n} does not fit an IDX header")))
 }
 
-/// Writes `header` then `body` to `path`, gzipped when the name ends in `.gz`.
+/// Writes `header` then `body` to `path`, gzipped when the name ends in `.gz`; atomically
+/// (a temporary file renamed over `path`), so a link planted at `path` is replaced, never
+/// written through.
 fn write_all(path: &Path, header: &[u8], body: &[u8]) -> Result<(), CmnistError> {
     let io = |source| CmnistError::Io {
         action: "cannot write",
         path: path.to_owned(),
         source,
     };
-    let file = BufWriter::new(File::create(path).map_err(io)?);
-    if is_gz(path) {
-        let mut gz = GzEncoder::new(file, Compression::default());
+    let bytes = if is_gz(path) {
+        let mut gz = GzEncoder::new(Vec::new(), Compression::default());
         gz.write_all(header).map_err(io)?;
         gz.write_all(body).map_err(io)?;
-        gz.finish().map_err(io)?.flush().map_err(io)?;
+        gz.finish().map_err(io)?
     } else {
-        let mut file = file;
-        file.write_all(header).map_err(io)?;
-        file.write_all(body).map_err(io)?;
-        file.flush().map_err(io)?;
-    }
-    Ok(())
+        [header, body].concat()
+    };
+    rensou_api::fsutil::write_bytes_atomically(path, &bytes)
+        .map_err(|e| io(std::io::Error::other(e.to_string())))
 }
 
 /// Writes an IDX image file of `rows x cols` images (`pixels.len()` must be a multiple of

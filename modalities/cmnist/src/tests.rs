@@ -804,3 +804,26 @@ fn full_size_idx_timing() {
         }
     }
 }
+
+#[test]
+fn idx_files_replace_a_planted_link_instead_of_writing_through_it() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let decoy = tmp.path().join("decoy.txt");
+    std::fs::write(&decoy, b"precious").expect("decoy");
+    let dir = tmp.path().join("mnist");
+    std::fs::create_dir(&dir).expect("dir");
+    let planted = dir.join("train-labels-idx1-ubyte.gz");
+    std::os::unix::fs::symlink(&decoy, &planted).expect("link");
+    idx::write_mnist_dir(&dir, &synthetic(2), &synthetic(2), true).expect("write");
+    assert_eq!(std::fs::read(&decoy).expect("decoy"), b"precious");
+    let meta = std::fs::symlink_metadata(&planted).expect("labels");
+    assert!(
+        meta.file_type().is_file(),
+        "the link is replaced by rensou's file"
+    );
+    // And the files read back.
+    MnistSource::at(&dir)
+        .expect("detected")
+        .load(0.2, 0)
+        .expect("loads");
+}
