@@ -154,21 +154,6 @@ fn resumed_config(args: &TrainArgs) -> anyhow::Result<(RunConfig, Vec<String>)> 
         None => RunSpec::of_run(&stored),
     };
     let (config, notes) = spec.resolve_with(&args.overrides()?)?;
-    // Data whose items have other shapes than the run's is named as such (before the general
-    // conflict, which would name the first differing dimension only).
-    for (new, old) in config.model.modalities.iter().zip(&stored.model.modalities) {
-        if new.item_shape != old.item_shape {
-            bail!(
-                "cannot resume {}: {} has `{}` items of shape {:?}, the run was trained on \
-                 item_shape {:?}",
-                args.out.display(),
-                config.data.file.display(),
-                new.name,
-                new.item_shape,
-                old.item_shape
-            );
-        }
-    }
     if let Some(field) = config.resume_conflict(&stored) {
         bail!(
             "cannot resume {} with a different config: {field}; a resumed run may only change \

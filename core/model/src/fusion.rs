@@ -123,16 +123,13 @@ pub fn resolve_objective(
     asked: Option<ObjectiveName>,
     k: usize,
 ) -> Result<ObjectiveConfig> {
-    let name = match asked {
+    let name = match asked.or_else(|| own_objective(design)) {
         Some(name) => name,
         None => {
-            let &(kind, looser) = design.objectives().first().ok_or_else(|| {
-                Error::Plugin(format!(
-                    "fusion `{}` implements no objective",
-                    fusion_type_name(design).unwrap_or_else(|_| "?".into())
-                ))
-            })?;
-            ObjectiveName::new(kind, looser)
+            return Err(Error::Plugin(format!(
+                "fusion `{}` implements no objective",
+                fusion_type_name(design).unwrap_or_else(|_| "?".into())
+            )))
         }
     };
     let objective = name.with_k(k);
@@ -144,14 +141,16 @@ pub fn resolve_objective(
 /// of [`FusionDesign::objectives`]), with `wanted`'s `K`. For studies that train several
 /// fusions with one setting.
 pub fn objective_for(design: &dyn FusionDesign, wanted: ObjectiveConfig) -> ObjectiveConfig {
-    let supported = design.objectives();
-    if supported.contains(&(wanted.kind, wanted.looser)) {
+    if design.objectives().contains(&(wanted.kind, wanted.looser)) {
         return wanted;
     }
-    match supported.first() {
-        Some(&(kind, looser)) => ObjectiveConfig::new(kind, wanted.k).with_looser(looser),
-        None => wanted,
-    }
+    own_objective(design).map_or(wanted, |own| own.with_k(wanted.k))
+}
+
+/// The objective `design`'s paper trains with: the first of [`FusionDesign::objectives`].
+fn own_objective(design: &dyn FusionDesign) -> Option<ObjectiveName> {
+    let &(kind, looser) = design.objectives().first()?;
+    Some(ObjectiveName::new(kind, looser))
 }
 
 /// The parts of a model a fusion computes with. [`Mmvae`](crate::mmvae::Mmvae) implements it;
@@ -477,12 +476,6 @@ pub fn resolve_design(config: Option<&dyn FusionDesign>) -> Result<Box<dyn Fusio
     }
 }
 
-/// The fusion `design` on backend `B`, looked up in the registry (once per call: a model
-/// holds a [`ResolvedFusion`] instead).
-pub fn fusion_for<B: Backend>(design: &dyn FusionDesign) -> Result<Arc<dyn Fusion<B>>> {
-    ResolvedFusion::of_design(design)?.on::<B>()
-}
-
 /// A fusion resolved once, when the model using it is built: its design, its plugin's
 /// per-backend constructors and the objectives it implements. Building the backend's fusion
 /// from it ([`Self::on`]) needs no registry lookup and no serialisation.
@@ -761,7 +754,9 @@ mod tests {
 
     #[test]
     fn a_design_without_a_plugin_is_an_error_naming_it() {
-        let e = fusion_for::<B>(&Unregistered).unwrap_err().to_string();
+        let e = ResolvedFusion::of_design(&Unregistered)
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("unknown fusion `unregistered-test-fusion`"),
             "{e}"

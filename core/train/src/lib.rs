@@ -451,7 +451,11 @@ fn write_presented(
 /// The modality names and item shapes of a dataset file's training split, in file order (what
 /// [`RunSpec::resolve`] needs).
 pub fn dataset_modalities(path: &Path) -> Result<Vec<DatasetModality>> {
-    let file = rensou_store::DatasetFile::open(path)?;
+    modalities_of(&rensou_store::DatasetFile::open(path)?)
+}
+
+/// [`dataset_modalities`] of a dataset file already open.
+pub(crate) fn modalities_of(file: &rensou_store::DatasetFile) -> Result<Vec<DatasetModality>> {
     let split = if file.splits().contains(&rensou_api::Split::Train) {
         rensou_api::Split::Train
     } else {

@@ -344,11 +344,16 @@ fn first_difference(path: &str, a: &toml::Value, b: &toml::Value) -> Option<Stri
             }
             None
         }
-        (Value::Array(xa), Value::Array(xb)) if xa.len() == xb.len() => xa
-            .iter()
-            .zip(xb)
-            .enumerate()
-            .find_map(|(i, (x, y))| first_difference(&format!("{path}[{i}]"), x, y)),
+        // Arrays of tables (the modalities) name the entry that differs; arrays of plain values
+        // (an item shape, hidden widths) are one setting, shown whole.
+        (Value::Array(xa), Value::Array(xb))
+            if xa.len() == xb.len() && xa.iter().chain(xb).any(Value::is_table) =>
+        {
+            xa.iter()
+                .zip(xb)
+                .enumerate()
+                .find_map(|(i, (x, y))| first_difference(&format!("{path}[{i}]"), x, y))
+        }
         _ if a == b => None,
         _ => Some(format!("`{path}` ({a} vs the run's {b})")),
     }

@@ -335,11 +335,10 @@ impl RunSpec {
                 "no dataset given (use --data FILE or [data] file)",
             )
         })?;
-        let available = crate::dataset_modalities(file)?;
+        let dataset = rensou_store::DatasetFile::open(file)?;
+        let available = crate::modalities_of(&dataset)?;
         let (config, mut notes) = spec.resolve_choosing(&available, overrides.net)?;
-        if let Some(warning) = rensou_store::DatasetFile::open(file)?.provenance_warning() {
-            notes.push(warning);
-        }
+        notes.extend(dataset.provenance_warning());
         Ok((config, notes))
     }
 
