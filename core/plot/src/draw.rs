@@ -176,6 +176,16 @@ pub(crate) fn tick(v: &f64) -> String {
     }
 }
 
+/// `v`, or 0 when it is within rounding noise of 0 for an axis spanning `span` (plotters' tick
+/// positions can land a hair off 0, which [`tick`] would write as `-5.6e-17`).
+pub(crate) fn snap(v: f64, span: f64) -> f64 {
+    if v.abs() <= span.abs() * 1e-9 {
+        0.0
+    } else {
+        v
+    }
+}
+
 /// Draws `title` centred at the top of `area` at up to `size` points, smaller if it would not
 /// fit the width, and returns the area below it.
 pub(crate) fn titled<'a>(
@@ -258,6 +268,8 @@ pub(crate) mod tests {
         assert_eq!(tick(&0.25), "0.25");
         assert_eq!(tick(&-12.5), "-12.5");
         assert_eq!(tick(&2e7), "2.0e7");
+        assert_eq!(tick(&snap(-5.551115123125783e-17, 1.0)), "0");
+        assert_eq!(snap(1e-5, 1.0), 1e-5);
     }
 
     #[test]
