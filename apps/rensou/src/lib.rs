@@ -30,6 +30,7 @@ use rensou_tsne as _;
 pub mod backend;
 mod bench_cmd;
 mod data_cmd;
+mod epoch_list;
 mod paper;
 mod probe_cmd;
 mod progress;

@@ -80,6 +80,14 @@ pub struct TrainArgs {
     /// keep an MLP).
     #[arg(long)]
     pub net: Option<NetChoice>,
+    /// Keep the model of these epochs as snapshots (`OUT/snapshots/epoch-NNN`, 25 MB each for
+    /// the paper's MLP MMVAE), e.g. `1,2,5,10`; probe one with `rensou probe --run
+    /// OUT/snapshots/epoch-005`.
+    #[arg(long, value_delimiter = ',')]
+    pub keep_epochs: Vec<usize>,
+    /// Keep the model of every N-th epoch as a snapshot (with --keep-epochs: both).
+    #[arg(long)]
+    pub keep_every: Option<usize>,
 }
 
 impl TrainArgs {
@@ -200,10 +208,18 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     for note in &notes {
         eprintln!("note: {note}");
     }
+    let keep = crate::epoch_list::resolve(
+        &args.keep_epochs,
+        args.keep_every,
+        t.epochs,
+        true,
+        ("--keep-epochs", "--keep-every"),
+    )?;
     let options = TrainOptions {
         resume: args.resume,
         check_every: backend::CHECK_EVERY,
         progress: &bars,
+        keep_epochs: &keep,
     };
     let outcome = train::train::<backend::Train>(&config, &args.out, &device, &options);
     bars.finish();

@@ -4,6 +4,7 @@
 //! RUN/config.toml                      the resolved RunConfig
 //! RUN/metrics.jsonl                    one EpochMetrics JSON line per completed epoch
 //! RUN/grids/epoch-NNN.png              reconstruction / cross-generation grids
+//! RUN/snapshots/epoch-NNN/             the model of an epoch kept for probing ([`crate::snapshot`])
 //! RUN/checkpoints/epoch-NNN/           the last two complete epochs (older ones are removed):
 //!     model.mpk                        model record (named MessagePack, full precision)
 //!     optimizer.mpk                    optimizer record (Adam moments, step counts)
@@ -37,9 +38,9 @@ pub const METRICS_FILE: &str = "metrics.jsonl";
 pub const GRIDS_DIR: &str = "grids";
 /// Directory of the checkpoints inside a run directory.
 pub const CHECKPOINTS_DIR: &str = "checkpoints";
-const MODEL_FILE: &str = "model.mpk";
+pub(crate) const MODEL_FILE: &str = "model.mpk";
 const OPTIMIZER_FILE: &str = "optimizer.mpk";
-const STATE_FILE: &str = "state.json";
+pub(crate) const STATE_FILE: &str = "state.json";
 const CHECKPOINT_FORMAT: &str = "rensou-checkpoint";
 const CHECKPOINT_VERSION: u32 = 1;
 
@@ -124,11 +125,11 @@ fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -
     move |e| Error::io(action, path, e)
 }
 
-fn epoch_dir_name(epoch: usize) -> String {
+pub(crate) fn epoch_dir_name(epoch: usize) -> String {
     format!("epoch-{epoch:03}")
 }
 
-fn parse_epoch_dir(name: &str) -> Option<usize> {
+pub(crate) fn parse_epoch_dir(name: &str) -> Option<usize> {
     name.strip_prefix("epoch-")?.parse().ok()
 }
 
@@ -215,6 +216,7 @@ pub fn remove_partial_files(run_dir: &Path) -> Result<()> {
     for dir in [
         run_dir.join(CHECKPOINTS_DIR),
         run_dir.join(GRIDS_DIR),
+        run_dir.join(crate::snapshot::SNAPSHOTS_DIR),
         run_dir.to_path_buf(),
     ] {
         if !dir.is_dir() {

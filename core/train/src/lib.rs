@@ -29,6 +29,7 @@ pub mod config;
 pub mod data;
 pub mod grid;
 pub mod memory;
+pub mod snapshot;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -71,6 +72,9 @@ pub struct TrainOptions<'a> {
     pub check_every: usize,
     /// Where progress goes.
     pub progress: &'a dyn Progress,
+    /// Epochs whose model is kept as a snapshot (`RUN/snapshots/epoch-NNN`, see [`snapshot`])
+    /// for probing the run as it learned; empty: none.
+    pub keep_epochs: &'a [usize],
 }
 
 impl Default for TrainOptions<'_> {
@@ -79,6 +83,7 @@ impl Default for TrainOptions<'_> {
             resume: false,
             check_every: 1,
             progress: &NoProgress,
+            keep_epochs: &[],
         }
     }
 }
@@ -238,6 +243,10 @@ pub fn train<B: AutodiffBackend>(
         optim = optim.load_record(record);
         metrics = ckpt.state.metrics.clone();
         start = ckpt.state.epoch + 1;
+        if options.keep_epochs.contains(&ckpt.state.epoch) {
+            // Killed between writing this checkpoint and keeping it.
+            snapshot::keep(run_dir, ckpt)?;
+        }
         progress.message(&format!(
             "resuming {} after epoch {}",
             run_dir.display(),
@@ -384,7 +393,11 @@ pub fn train<B: AutodiffBackend>(
             steps,
         });
         let state = checkpoint::new_state(epoch, metrics.clone(), config.clone());
-        checkpoint::save_checkpoint::<B, _, _>(run_dir, &model, optim.to_record(), &state)?;
+        let saved =
+            checkpoint::save_checkpoint::<B, _, _>(run_dir, &model, optim.to_record(), &state)?;
+        if options.keep_epochs.contains(&epoch) {
+            snapshot::keep(run_dir, &Checkpoint { dir: saved, state })?;
+        }
         if let Some(m) = metrics.last_mut() {
             // The epoch's wall time includes writing its checkpoint.
             m.seconds = epoch_start.elapsed().as_secs_f64();

@@ -9,6 +9,7 @@
 //! OUT/classifiers/              the label classifiers every run's probes share
 //! OUT/runs/<id>/                a task's run (id `<model>-s<seed>`): rensou-train's run layout
 //! OUT/runs/<id>/task.json       what the task's workers measured
+//! OUT/runs/<id>/snapshots/      the run at each --probe-epochs epoch, with its probes
 //! OUT/runs/<id>.lock            held while a worker runs the task
 //! OUT/logs/<id>.log             a task's output when it ran as a child process (`--jobs`)
 //! OUT/figures/                  the report's own figures
@@ -116,6 +117,15 @@ impl StudyLayout {
             .join(probe)
     }
 
+    /// `runs/<id>/snapshots/epoch-NNN/probes/<probe>/`: what probe `probe` wrote on the model
+    /// of task `id` at `epoch` (`--probe-epochs`); the run's own [`Self::probe_dir`] at its last
+    /// epoch.
+    pub fn snapshot_probe_dir(&self, id: &str, epoch: usize, probe: &str) -> PathBuf {
+        rensou_train::snapshot::snapshot_dir(&self.run_dir(id), epoch)
+            .join(rensou_train::analysis::PROBES_DIR)
+            .join(probe)
+    }
+
     /// `logs/`: the output of tasks run as child processes.
     pub fn logs(&self) -> PathBuf {
         self.root.join("logs")
@@ -209,6 +219,10 @@ mod tests {
             (l.run_lock(&id), "/s/runs/vae-oscn-s3.lock"),
             (l.task_record(&id), "/s/runs/vae-oscn-s3/task.json"),
             (l.probe_dir(&id, "tsne"), "/s/runs/vae-oscn-s3/probes/tsne"),
+            (
+                l.snapshot_probe_dir(&id, 5, "cluster"),
+                "/s/runs/vae-oscn-s3/snapshots/epoch-005/probes/cluster",
+            ),
             (l.task_log(&id), "/s/logs/vae-oscn-s3.log"),
             (l.figure("f.png"), "/s/figures/f.png"),
             (l.report_md(), "/s/report.md"),

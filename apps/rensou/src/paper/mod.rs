@@ -14,6 +14,7 @@
 //! Workers share the output directory through locks ([`rensou_api::fsutil::FileLock`]).
 
 mod doc;
+mod emergence;
 mod layout;
 mod report;
 mod slurm;
@@ -45,12 +46,23 @@ use crate::progress::Bars;
 /// PyTorch and here), which a run of a few hundred steps never recovers from.
 const QUICK_WARMUP_STEPS: usize = 100;
 
+/// The standard preset's epochs, batch size, warm-up and probe epochs, chosen from the budget
+/// curves in docs/budget.md.
+const STANDARD_EPOCHS: usize = 8;
+const STANDARD_BATCH: usize = 128;
+const STANDARD_WARMUP_STEPS: usize = 100;
+const STANDARD_PROBE_EPOCHS: &[usize] = &[1, 2, 4, 6];
+
 /// The presets of `rensou paper`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Preset {
-    /// Small but real: about 6.5 minutes on 2 CPU cores.
+    /// Small but real: about 6.5 minutes on 2 CPU cores; a smoke test, whose models do not
+    /// learn the task.
     Quick,
+    /// The budget 2 CPU cores afford in about 2 hours with `--jobs 2`, on the full data, with
+    /// probes over training (see docs/budget.md for the measurements that chose it).
+    Standard,
     /// SPEC.md's settings (50 epochs, K = 20, 20 seeds): meant for a GPU.
     Paper,
 }
@@ -58,10 +70,11 @@ pub enum Preset {
 /// Arguments of `rensou paper`.
 #[derive(Args)]
 pub struct PaperArgs {
-    /// quick (default; ~6.5 min on 2 CPU cores) or paper (SPEC.md's settings; for a GPU).
+    /// quick (default; ~6.5 min on 2 CPU cores, a smoke test), standard (~2 h on 2 CPU cores
+    /// with --jobs 2: models that learn) or paper (SPEC.md's settings; for a GPU).
     #[arg(long, value_enum, default_value = "quick")]
     pub preset: Preset,
-    /// Number of seeds (quick: 3, paper: 20).
+    /// Number of seeds (quick: 3, standard: 5, paper: 20).
     #[arg(long)]
     pub seeds: Option<usize>,
     /// Epochs per model (overrides the preset).
@@ -104,6 +117,14 @@ pub struct PaperArgs {
     /// GPUs to run on, one task per GPU at a time (CUDA build only), e.g. `0,1,2,3`.
     #[arg(long, value_delimiter = ',')]
     pub devices: Option<Vec<usize>>,
+    /// Epochs at which every model's probes also run (besides the last epoch), for the report's
+    /// emergence curves, e.g. `1,2,5,10`: each run keeps its model at these epochs (25 MB each
+    /// for the paper's MLP MMVAE, removed once probed) and probes it without t-SNE.
+    #[arg(long, value_delimiter = ',')]
+    pub probe_epochs: Vec<usize>,
+    /// Probe every N-th epoch as well (with --probe-epochs: both).
+    #[arg(long)]
+    pub probe_every: Option<usize>,
     /// Carry on when a probe fails (its metrics are then missing from the report, whose
     /// verdicts say so); without it a failed probe stops the study with an error, after
     /// writing the report of what finished.
@@ -179,10 +200,13 @@ pub struct Plan {
     /// Fusions compared beside the paper's mixture of experts (empty: the paper's setup).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fusions: Vec<String>,
+    /// Epochs before the last at which every model is probed as well (empty: none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub probe_epochs: Vec<usize>,
 }
 
 impl Plan {
-    fn new(args: &PaperArgs) -> Self {
+    fn new(args: &PaperArgs) -> anyhow::Result<Self> {
         let mut plan = match args.preset {
             Preset::Quick => Plan {
                 preset: Preset::Quick,
@@ -204,6 +228,28 @@ impl Plan {
                 coherence_items: 2_000,
                 arithmetic_samples: 32,
                 fusions: Vec::new(),
+                probe_epochs: Vec::new(),
+            },
+            Preset::Standard => Plan {
+                preset: Preset::Standard,
+                modalities: default_modalities(),
+                seeds: 5,
+                epochs: STANDARD_EPOCHS,
+                k: 2,
+                objective: ObjectiveKind::DregReference,
+                batch_size: STANDARD_BATCH,
+                warmup_steps: STANDARD_WARMUP_STEPS,
+                max_train_pairs: None,
+                max_test_pairs: None,
+                classifier: ClassifierConfig {
+                    epochs: 3,
+                    ..ClassifierConfig::default()
+                },
+                tsne_points: 2_000,
+                coherence_items: 5_000,
+                arithmetic_samples: 64,
+                fusions: Vec::new(),
+                probe_epochs: STANDARD_PROBE_EPOCHS.to_vec(),
             },
             Preset::Paper => Plan {
                 preset: Preset::Paper,
@@ -224,6 +270,7 @@ impl Plan {
                 coherence_items: 0,
                 arithmetic_samples: 64,
                 fusions: Vec::new(),
+                probe_epochs: Vec::new(),
             },
         };
         if let Some(s) = args.seeds {
@@ -250,7 +297,21 @@ impl Plan {
         if let Some(f) = &args.fusions {
             plan.fusions = f.iter().map(|s| s.trim().to_owned()).collect();
         }
-        plan
+        let flags = !args.probe_epochs.is_empty() || args.probe_every.is_some();
+        if flags && plan.epochs <= tasks::MAX_EPOCHS {
+            plan.probe_epochs = crate::epoch_list::resolve(
+                &args.probe_epochs,
+                args.probe_every,
+                plan.epochs,
+                false,
+                ("--probe-epochs", "--probe-every"),
+            )?;
+        } else {
+            // The preset's probe epochs, within the epochs asked for.
+            let last = plan.epochs;
+            plan.probe_epochs.retain(|&e| e < last);
+        }
+        Ok(plan)
     }
 
     /// The dataset file name inside `data/`.
@@ -394,10 +455,15 @@ fn ensure_mnist(args: &PaperArgs) -> anyhow::Result<SourceEnv> {
     Ok(env)
 }
 
-fn probes_for(model: &ModelKind, plan: &Plan) -> anyhow::Result<Vec<Box<dyn ProbeConfig>>> {
+/// Every registered probe but those in `skip`, configured for `model` by the plan.
+fn probes_for(
+    model: &ModelKind,
+    plan: &Plan,
+    skip: &[&str],
+) -> anyhow::Result<Vec<Box<dyn ProbeConfig>>> {
     let registry = ProbeRegistry::collect()?;
     let mut probes = Vec::new();
-    for name in registry.names() {
+    for name in registry.names().into_iter().filter(|n| !skip.contains(n)) {
         let plugin = registry.get(name)?;
         let mut value = serde_json::to_value(&*(plugin.default_config)())?;
         let set = |v: &mut serde_json::Value, k: &str, x: serde_json::Value| {
@@ -489,6 +555,7 @@ fn train_model(
             resume,
             check_every: backend::CHECK_EVERY,
             progress,
+            keep_epochs: &plan.probe_epochs,
         },
     )
     .map_err(|e| anyhow::anyhow!("training {} failed: {e}", run_dir.display()))?;

@@ -28,14 +28,12 @@ use anyhow::{bail, Context};
 use clap::Args;
 use rensou_api::fsutil::{write_bytes_atomically, FileLock};
 use rensou_api::progress::Progress;
-use rensou_api::Split;
 use rensou_store::build::build_dataset;
-use rensou_train::analysis::{probe_run, ProbeRunOptions};
 use serde::{Deserialize, Serialize};
 
 use super::layout::{task_id, StudyLayout};
 use super::{
-    check_fusions, check_modalities, check_study_dir, ensure_mnist, models, probes_done,
+    check_fusions, emergence, check_modalities, check_study_dir, ensure_mnist, models, probes_done,
     probes_for, report, train_model, ModelKind, PaperArgs, Plan, Preset, Stage,
 };
 use crate::backend;
@@ -163,6 +161,7 @@ fn plan_differences(old: &Plan, new: &Plan) -> Vec<String> {
     let flag = |key: &str| match key {
         "preset" | "epochs" | "k" | "objective" | "modalities" => format!(" (--{key})"),
         "warmup_steps" => " (--warmup-steps)".into(),
+        "probe_epochs" => " (--probe-epochs, --probe-every)".into(),
         "max_train_pairs" => " (--max-train-pairs)".into(),
         _ => " (from the preset)".into(),
     };
@@ -239,11 +238,12 @@ impl Study {
     /// `plan.json` (or checks it against an earlier one) and `tasks.json`, and builds the
     /// dataset once.
     pub fn prepare(args: &PaperArgs) -> anyhow::Result<Study> {
-        let plan = Plan::new(args);
+        let plan = Plan::new(args)?;
         check_plan(&plan)?;
         let out = args.out.clone().unwrap_or_else(|| {
             PathBuf::from(match plan.preset {
                 Preset::Quick => "paper-quick",
+                Preset::Standard => "paper-standard",
                 Preset::Paper => "paper-full",
             })
         });
@@ -465,47 +465,10 @@ pub fn run_task(
     let probed = trained || !probes_done(&run_dir);
     if probed {
         progress.message(&format!("[seed {seed}] probing {} ...", task.model.name));
-        let device = backend::device();
-        let summary = probe_run::<backend::Train>(
-            &run_dir,
-            ProbeRunOptions {
-                probes: probes_for(&task.model, plan)?,
-                split: Split::Test,
-                classifier_dir: Some(study.layout().classifiers()),
-                classifier: plan.classifier.clone(),
-                seed,
-            },
-            &device,
-            &backend::describe(&device),
-            progress,
-        )?;
-        progress.finish();
-        for line in &summary.classifier_log {
-            progress.message(&format!("  {line}"));
-        }
-        let failed: Vec<String> = summary
-            .probes
-            .iter()
-            .filter(|(_, v)| v["ok"].as_bool() != Some(true))
-            .map(|(name, v)| {
-                format!(
-                    "{name} ({})",
-                    v["error"].as_str().unwrap_or("no reason recorded")
-                )
-            })
-            .collect();
-        for f in &failed {
-            progress.message(&format!("  probe FAILED: {f}"));
-        }
-        if !failed.is_empty() && !keep_going {
-            bail!(
-                "{} probe(s) failed on {}: {} (pass --keep-going to carry on without them)",
-                failed.len(),
-                task.id,
-                failed.join("; ")
-            );
-        }
+        let probes = probes_for(&task.model, plan, &[])?;
+        emergence::run_probes(study, task, &run_dir, probes, progress, keep_going)?;
     }
+    let probed = emergence::probe_snapshots(study, task, progress, keep_going)? > 0 || probed;
     let probe_seconds = t.elapsed().as_secs_f64();
     if trained || probed {
         let record_path = study.layout().task_record(&task.id);

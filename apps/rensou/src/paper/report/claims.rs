@@ -13,6 +13,9 @@ pub struct Claim {
     pub id: usize,
     /// What it says.
     pub title: &'static str,
+    /// The label the claim is about (number or colour): the models must have learned it on
+    /// the claim's modality for its verdict to mean anything ([`super::adequacy`]).
+    pub label: &'static str,
 }
 
 /// The paper's claims: in each, the MMVAE's latents are better than a single-modality VAE's.
@@ -20,20 +23,29 @@ pub const CLAIMS: [Claim; 4] = [
     Claim {
         id: 1,
         title: "Number separability of the latents",
+        label: "number",
     },
     Claim {
         id: 2,
         title: "Magnitude (ordinal) structure of the latents",
+        label: "number",
     },
     Claim {
         id: 3,
         title: "Colour clustering of CMNIST latents",
+        label: "colour",
     },
     Claim {
         id: 4,
         title: "Latent arithmetic z(a) + z(b) - z(c)",
+        label: "number",
     },
 ];
+
+/// The claim with id `id`.
+pub fn claim(id: usize) -> Option<&'static Claim> {
+    CLAIMS.iter().find(|c| c.id == id)
+}
 
 /// The claims' texts, in order (as `summary.json` lists them).
 pub fn titles() -> [&'static str; 4] {

@@ -7,6 +7,7 @@ use rensou_api::probe::{Better, Of, Scalars};
 use rensou_api::stats::{mean_ci, welch, MeanCi, Welch};
 use serde::Serialize;
 
+use super::adequacy::Judgement;
 use super::claims::{ClaimMetric, Resolved};
 
 /// The confidence level of every interval.
@@ -110,6 +111,82 @@ pub fn outcome(a: &MeanCi, b: &MeanCi, t: &Welch, better: Better) -> Outcome {
         (true, true) => Outcome::Reproduced,
         (true, false) => Outcome::Reversed,
         (false, _) => Outcome::NotReproduced,
+    }
+}
+
+/// The approximate 95% interval of Hedges' g between groups of `n1` and `n2` values (the
+/// large-sample normal approximation of Hedges & Olkin: standard error
+/// sqrt((n1 + n2) / (n1 n2) + g^2 / (2 (n1 + n2)))); NaN bounds when g is not finite.
+pub fn g_interval(g: f64, n1: usize, n2: usize) -> (f64, f64) {
+    if !g.is_finite() || n1 == 0 || n2 == 0 {
+        return (f64::NAN, f64::NAN);
+    }
+    let (a, b) = (n1 as f64, n2 as f64);
+    let se = ((a + b) / (a * b) + g * g / (2.0 * (a + b))).sqrt();
+    let z = 1.959_963_984_540_054;
+    (g - z * se, g + z * se)
+}
+
+/// One verdict: a primary comparison of a multimodal model with a VAE on one claim and
+/// modality, its outcome, and how it may be read ([`Judgement`]).
+#[derive(Clone, Debug, Serialize)]
+pub struct Judged {
+    /// The claim's id.
+    pub claim: usize,
+    /// The modality.
+    pub modality: String,
+    /// The multimodal model (`mmvae` or a fusion's model).
+    pub model: String,
+    /// `reproduced`, `reversed`, `not reproduced`, `not testable` or `cannot be judged`.
+    pub outcome: String,
+    /// How the verdict may be read, from the models' reconstructions.
+    pub judgement: Judgement,
+    /// Hedges' g of the model against the VAE, signed so that positive is the direction the
+    /// claim predicts.
+    pub g: f64,
+    /// Its approximate 95% interval ([`g_interval`]).
+    pub g_interval: (f64, f64),
+    /// Seeds behind the model's and the VAE's values.
+    pub n: (usize, usize),
+    /// Welch's p.
+    pub p: f64,
+}
+
+impl Judged {
+    /// The verdict on `values` (the model's) against `vae` with `test`, read by `judgement`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        claim: usize,
+        modality: &str,
+        model: &str,
+        values: &MeanCi,
+        vae: &MeanCi,
+        test: &Welch,
+        better: Better,
+        judgement: Judgement,
+    ) -> Self {
+        let g = match better {
+            Better::Higher => test.hedges_g,
+            Better::Lower => -test.hedges_g,
+        };
+        let outcome = match (&judgement, outcome(values, vae, test, better)) {
+            (Judgement::CannotJudge { .. }, _) => "cannot be judged",
+            (_, Outcome::Reproduced) => "reproduced",
+            (_, Outcome::Reversed) => "reversed",
+            (_, Outcome::NotReproduced) => "not reproduced",
+            (_, Outcome::NotTestable(_)) => "not testable",
+        };
+        Judged {
+            claim,
+            modality: modality.to_owned(),
+            model: model.to_owned(),
+            outcome: outcome.to_owned(),
+            judgement,
+            g,
+            g_interval: g_interval(g, values.n, vae.n),
+            n: (values.n, vae.n),
+            p: test.p,
+        }
     }
 }
 
@@ -265,6 +342,17 @@ mod tests {
         let r = rows.iter().find(|r| r.primary && r.claim == 1).unwrap();
         assert!(close(r.vs_mmvae.unwrap().t, -(24.0_f64.sqrt())));
         assert!(close(r.vs_vae.t, 0.0) || r.vs_vae.t.is_nan());
+    }
+
+    #[test]
+    fn the_interval_of_g_follows_the_normal_approximation() {
+        // n1 = n2 = 5, g = 1: se = sqrt(10 / 25 + 1 / 20) = sqrt(0.45).
+        let (lo, hi) = g_interval(1.0, 5, 5);
+        let se = 0.45_f64.sqrt();
+        assert!((lo - (1.0 - 1.959_963_984_540_054 * se)).abs() < 1e-12);
+        assert!((hi - (1.0 + 1.959_963_984_540_054 * se)).abs() < 1e-12);
+        assert!(g_interval(f64::NAN, 5, 5).0.is_nan());
+        assert!(g_interval(1.0, 0, 5).1.is_nan());
     }
 
     #[test]

@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use rensou_api::probe::Better;
 use rensou_train::read_metrics;
 
-use super::comparison::BesideRow;
+use rensou_plot::{ForestRow, ForestStyle};
+
+use super::comparison::{BesideRow, Judged};
 use super::Inputs;
 use crate::paper::doc::Block;
 use crate::paper::layout::{task_id, StudyLayout};
@@ -15,7 +17,7 @@ use crate::paper::layout::{task_id, StudyLayout};
 pub type Figure = (String, PathBuf);
 
 /// Writes a figure of the report as `figures/<name>`; returns its relative path.
-fn write_figure(layout: &StudyLayout, name: &str, png: &[u8]) -> anyhow::Result<PathBuf> {
+pub fn write_figure(layout: &StudyLayout, name: &str, png: &[u8]) -> anyhow::Result<PathBuf> {
     let rel = StudyLayout::relative().figure(name);
     rensou_api::fsutil::write_bytes_atomically(&layout.root().join(&rel), png)?;
     Ok(rel)
@@ -75,6 +77,50 @@ pub fn fusion_effects(layout: &StudyLayout, rows: &[BesideRow]) -> anyhow::Resul
     Ok(Some((
         "effect size of each fusion's model against the VAE, per claim and modality".into(),
         write_figure(layout, "fusions-effect.png", &png)?,
+    )))
+}
+
+/// The figure that opens the report: every verdict's effect size (Hedges' g of the multimodal
+/// model against the modality's VAE, signed so that positive is the direction the claim
+/// predicts) with its approximate 95% interval, one row per claim, modality and multimodal
+/// model, coloured by outcome and greyed where the claim cannot be judged; written to
+/// `figures/claims.png`. `None` when there is no verdict.
+pub fn at_a_glance(layout: &StudyLayout, judged: &[Judged]) -> anyhow::Result<Option<Figure>> {
+    if judged.is_empty() {
+        return Ok(None);
+    }
+    let mut sorted: Vec<&Judged> = judged.iter().collect();
+    sorted.sort_by(|a, b| (a.claim, &a.modality).cmp(&(b.claim, &b.modality)));
+    let rows: Vec<ForestRow> = sorted
+        .iter()
+        .map(|j| {
+            let title = super::claims::claim(j.claim).map_or("", |c| c.title);
+            ForestRow {
+                label: format!("{}. {title} · {} · {}", j.claim, j.modality, j.model),
+                estimate: j.g,
+                lo: j.g_interval.0,
+                hi: j.g_interval.1,
+                style: match j.outcome.as_str() {
+                    "reproduced" => ForestStyle::Positive,
+                    "reversed" => ForestStyle::Negative,
+                    "cannot be judged" => ForestStyle::Muted,
+                    _ => ForestStyle::Neutral,
+                },
+                note: format!("{} (n = {}/{})", j.outcome, j.n.0, j.n.1),
+            }
+        })
+        .collect();
+    let png = rensou_plot::forest_png(
+        "The claims at a glance: Hedges' g, multimodal model vs VAE (> 0: as the paper claims)",
+        "Hedges' g with 95% interval",
+        &rows,
+        (1100, 0),
+    )?;
+    Ok(Some((
+        "each claim's effect size per modality; grey: cannot be judged (a model reconstructs \
+         the claim's label at chance)"
+            .into(),
+        write_figure(layout, "claims.png", &png)?,
     )))
 }
 

@@ -1,13 +1,17 @@
 //! The study report: the paper's four claims tested across seeds, figures, configuration and
 //! wall times. Every number and verdict is computed from the runs' own metrics files.
 //!
+//! - [`adequacy`]: how well each model learned, and the rule that reads every verdict beside it.
 //! - [`claims`]: the claims and their metrics, as data.
+//! - [`emergence`]: the claims' and the adequacy's metrics over training (`--probe-epochs`).
 //! - [`comparison`]: the statistics (means, intervals, Welch's t, Hedges' g, outcomes).
 //! - [`sections`] and [`figures`]: the document, as blocks rendered to Markdown and HTML.
 //! - [`write`]: reads the runs and writes `report.md`, `report.html` and `summary.json`.
 
+mod adequacy;
 mod claims;
 mod comparison;
+mod emergence;
 mod figures;
 mod sections;
 
@@ -17,7 +21,7 @@ use std::time::Instant;
 use anyhow::Context;
 use rensou_api::probe::Scalars;
 
-use super::doc::{html, markdown};
+use super::doc::{html, markdown, Block};
 use super::layout::{task_id, StudyLayout};
 use super::{ModelKind, Plan, Stage};
 
@@ -69,13 +73,41 @@ pub fn write(
     };
     let metrics = claims::resolve(&claims::declared_by_registry)?;
     let comparisons = comparison::compare(inputs.pair(), plan.seeds, &metrics, &read);
+    let chance = adequacy::chance_levels(inputs.dataset, inputs.modalities);
+    let judge = |model: &str, claim: usize, modality: &str| {
+        let label = claims::claim(claim).map_or("number", |c| c.label);
+        let name = if model == "mmvae" { "MMVAE" } else { model };
+        adequacy::judge_models(
+            &read,
+            plan.seeds,
+            &chance,
+            label,
+            modality,
+            &[(name, model), ("VAE", &format!("vae-{modality}"))],
+        )
+    };
+
+    // The claims and the fusions are judged first: the figure that opens the report shows
+    // every verdict.
+    let mut claim_blocks = Vec::new();
+    let (verdicts, mut judged) =
+        sections::claims(&comparisons, plan.seeds, &judge, &mut claim_blocks);
+    let mut fusion_blocks = Vec::new();
+    let (fusion_rows, fusion_judged) =
+        sections::fusions(inputs, &mut fusion_blocks, &metrics, &read, &judge)?;
+    judged.extend(fusion_judged);
 
     let mut blocks = Vec::new();
     sections::introduction(inputs, &mut blocks);
-    let verdicts = sections::claims(&comparisons, plan.seeds, &mut blocks);
-    sections::coherence(inputs, &read, &mut blocks);
+    if let Some(figure) = figures::at_a_glance(layout, &judged)? {
+        blocks.push(Block::Heading(2, "The claims at a glance".into()));
+        blocks.push(Block::Images(vec![figure]));
+    }
+    let adequacy_rows = adequacy::section(inputs, &read, &chance, &mut blocks);
+    blocks.extend(claim_blocks);
+    let emergence = emergence::section(inputs, &metrics, &chance, &mut blocks)?;
     let all_rows = sections::all_modalities(inputs, &mut blocks, &metrics, &read);
-    let fusion_rows = sections::fusions(inputs, &mut blocks, &metrics, &read)?;
+    blocks.extend(fusion_blocks);
     figures::section(inputs, &mut blocks)?;
     sections::configuration(inputs, &mut blocks, stages, report_start, start)?;
 
@@ -94,6 +126,14 @@ pub fn write(
         "burn_version": "0.21.0",
         "claims": claims::titles(),
         "verdicts": verdicts,
+        "judgements": judged,
+        "adequacy": {
+            "rule": adequacy::rule(),
+            "adequate_from": adequacy::ADEQUATE,
+            "chance": chance,
+            "rows": adequacy_rows,
+        },
+        "emergence": emergence,
         "comparisons": comparisons,
         "all_modalities": all_rows,
         "fusions": fusion_rows,

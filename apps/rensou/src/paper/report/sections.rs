@@ -5,18 +5,18 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use rensou_api::probe::{Better, Of};
+use rensou_api::probe::Better;
 use rensou_api::stats::{MeanCi, Welch};
-use serde_json::Value;
 
 use super::claims::{Resolved, CLAIMS};
+use super::adequacy::{self, Judgement};
 use super::comparison::{
-    outcome, rows_beside, summarise, BesideRow, Comparison, Outcome, ReadScalars,
+    outcome, rows_beside, BesideRow, Comparison, Judged, Outcome, ReadScalars,
 };
 use super::{figures, Inputs};
 use crate::paper::doc::Block;
 use crate::paper::layout::task_id;
-use crate::paper::{ModelKind, Stage};
+use crate::paper::{Preset, Stage};
 
 /// A mean with its interval and the number of seeds behind it (every table cell shows n).
 pub fn fmt_ci(c: &MeanCi) -> String {
@@ -51,9 +51,20 @@ fn fmt_test(t: &Welch) -> String {
     format!("{} / {}", fmt_p(t.p), fmt_g(t.hedges_g))
 }
 
-/// The verdict line of a claim, from its primary comparisons; `seeds` is the number of seeds
-/// the study planned, so a verdict resting on fewer says so.
-pub fn verdict(claim: usize, comps: &[&Comparison], seeds: usize) -> String {
+/// How the comparison of a multimodal model (`mmvae`, a fusion's) with the modality's VAE on a
+/// claim and modality is read: its [`Judgement`] from the two models' reconstructions.
+pub type JudgeFn<'a> = dyn Fn(&str, usize, &str) -> Judgement + 'a;
+
+/// The verdict line of a claim, from its primary comparisons, each read beside its models'
+/// adequacy (`judge`, see [`super::adequacy`]); `seeds` is the number of seeds the study
+/// planned, so a verdict resting on fewer says so. Returns the line and each verdict as data.
+pub fn verdict(
+    claim: usize,
+    comps: &[&Comparison],
+    seeds: usize,
+    judge: &JudgeFn<'_>,
+) -> (String, Vec<Judged>) {
+    let mut judged = Vec::new();
     let parts: Vec<String> = comps
         .iter()
         .filter(|c| c.primary)
@@ -66,23 +77,35 @@ pub fn verdict(claim: usize, comps: &[&Comparison], seeds: usize) -> String {
                 fmt_g(t.hedges_g),
                 fmt_p(t.p)
             );
-            let mut line = match outcome(&c.mmvae, &c.vae, t, c.better) {
-                Outcome::NotTestable(why) => {
-                    format!("**not testable** for {} ({why})", c.modality)
-                }
-                Outcome::Reproduced => format!("**reproduced** for {} ({numbers})", c.modality),
-                Outcome::Reversed => format!(
-                    "**reversed** for {} (the VAE is {}: {numbers})",
-                    c.modality,
+            let judgement = judge("mmvae", claim, &c.modality);
+            let m = &c.modality;
+            let mut line = match (&judgement, outcome(&c.mmvae, &c.vae, t, c.better)) {
+                (Judgement::CannotJudge { reason }, _) => format!(
+                    "**cannot be judged** for {m}: {reason} (the test alone: {numbers})"
+                ),
+                (_, Outcome::NotTestable(why)) => format!("**not testable** for {m} ({why})"),
+                (_, Outcome::Reproduced) => format!("**reproduced** for {m} ({numbers})"),
+                (_, Outcome::Reversed) => format!(
+                    "**reversed** for {m} (the VAE is {}: {numbers})",
                     match c.better {
                         Better::Higher => "higher",
                         Better::Lower => "lower, which is better here",
                     }
                 ),
-                Outcome::NotReproduced => {
-                    format!("**not reproduced** for {} ({numbers})", c.modality)
-                }
+                (_, Outcome::NotReproduced) => format!("**not reproduced** for {m} ({numbers})"),
             };
+            match &judgement {
+                Judgement::BelowAdequate { notes } => line.push_str(&format!(
+                    ", from models below adequacy (reconstruction accuracy, adequate from {}: \
+                     {})",
+                    adequacy::ADEQUATE,
+                    notes.join(", ")
+                )),
+                Judgement::Unknown => line.push_str(
+                    ", adequacy unknown (no reconstruction accuracy recorded for these models)",
+                ),
+                Judgement::Adequate | Judgement::CannotJudge { .. } => {}
+            }
             if c.mmvae.n < seeds || c.vae.n < seeds {
                 line.push_str(&format!(
                     ", **on incomplete seeds**: {} of {seeds} for the MMVAE, {} of {seeds} for \
@@ -90,24 +113,18 @@ pub fn verdict(claim: usize, comps: &[&Comparison], seeds: usize) -> String {
                     c.mmvae.n, c.vae.n
                 ));
             }
+            judged.push(Judged::new(
+                claim, m, "mmvae", &c.mmvae, &c.vae, t, c.better, judgement,
+            ));
             line
         })
         .collect();
-    if parts.is_empty() {
+    let line = if parts.is_empty() {
         format!("Claim {claim}: no data.")
     } else {
         format!("Verdict: {}.", parts.join("; "))
-    }
-}
-
-/// The word for an outcome in the fusion table.
-fn outcome_word(o: &Outcome) -> &'static str {
-    match o {
-        Outcome::Reproduced => "reproduced",
-        Outcome::Reversed => "reversed",
-        Outcome::NotReproduced => "not reproduced",
-        Outcome::NotTestable(_) => "not testable",
-    }
+    };
+    (line, judged)
 }
 
 /// The title, what was reproduced how, whether the study is incomplete and what the preset
@@ -126,6 +143,17 @@ pub fn introduction(inputs: &Inputs<'_>, blocks: &mut Vec<Block>) {
          (two-sided); effect sizes are Hedges' g (positive: MMVAE higher).",
         plan.seeds, plan.preset
     )));
+    if plan.preset == Preset::Quick {
+        blocks.push(Block::Para(
+            "**This is a smoke-scale run.** The quick preset checks in minutes that the whole \
+             pipeline works; its models train far too briefly to learn the task, so most of \
+             its claims cannot be judged (see how well the models learned, below), and a \
+             verdict it does give rests on models below adequacy. For results, run \
+             `rensou paper --preset standard --jobs 2` (about 2 hours on 2 CPU cores) or the \
+             paper's own budget on a GPU (`--preset paper`)."
+                .into(),
+        ));
+    }
     if !inputs.missing.is_empty() {
         blocks.push(Block::Para(format!(
             "**Incomplete study: {} task(s) are not finished** ({}). Every number below comes \
@@ -148,16 +176,19 @@ pub fn introduction(inputs: &Inputs<'_>, blocks: &mut Vec<Block>) {
 pub fn claims(
     comparisons: &[Comparison],
     seeds: usize,
+    judge: &JudgeFn<'_>,
     blocks: &mut Vec<Block>,
-) -> BTreeMap<usize, String> {
+) -> (BTreeMap<usize, String>, Vec<Judged>) {
     let mut verdicts = BTreeMap::new();
+    let mut all = Vec::new();
     for claim in CLAIMS {
         let comps: Vec<&Comparison> = comparisons.iter().filter(|c| c.claim == claim.id).collect();
         blocks.push(Block::Heading(
             2,
             format!("Claim {}: {}", claim.id, claim.title),
         ));
-        let v = verdict(claim.id, &comps, seeds);
+        let (v, judged) = verdict(claim.id, &comps, seeds, judge);
+        all.extend(judged);
         verdicts.insert(claim.id, v.clone());
         blocks.push(Block::Para(v));
         let rows: Vec<Vec<String>> = comps
@@ -193,83 +224,7 @@ pub fn claims(
             rows,
         ));
     }
-    verdicts
-}
-
-/// Extras the paper does not report: the multimodal models' cross-modal coherence, and the
-/// shared classifiers' test accuracies.
-pub fn coherence(inputs: &Inputs<'_>, read: &ReadScalars<'_>, blocks: &mut Vec<Block>) {
-    let seeds = inputs.plan.seeds;
-    blocks.push(Block::Heading(
-        2,
-        "Beyond the paper: cross-modal coherence".into(),
-    ));
-    let mut rows = Vec::new();
-    let multimodal: Vec<&ModelKind> = inputs
-        .models
-        .iter()
-        .filter(|m| m.modalities.len() > 1)
-        .collect();
-    for model in &multimodal {
-        let mods = &model.modalities;
-        for (src, dst) in mods.iter().flat_map(|a| mods.iter().map(move |b| (a, b))) {
-            let (metric, of) = if src == dst {
-                ("reconstruction.number", Of::Modality(src))
-            } else {
-                ("cross.number", Of::Pair(src, dst))
-            };
-            let vals: Vec<f64> = (0..seeds)
-                .filter_map(|s| read(&model.name, s, "coherence")?.get(metric, of))
-                .collect();
-            rows.push(vec![
-                model.name.clone(),
-                format!("{src} -> {dst}"),
-                fmt_ci(&summarise(&vals)),
-            ]);
-        }
-        let joint: Vec<f64> = (0..seeds)
-            .filter_map(|s| read(&model.name, s, "coherence")?.get("joint.number", Of::Model))
-            .collect();
-        rows.push(vec![
-            model.name.clone(),
-            "joint (prior samples)".into(),
-            fmt_ci(&summarise(&joint)),
-        ]);
-    }
-    blocks.push(Block::Para(
-        "Number accuracy of the MMVAE's generations, judged by the shared classifiers \
-         (chance 1/9); the row m -> m is reconstruction."
-            .into(),
-    ));
-    blocks.push(Block::Table(
-        vec![
-            "model".into(),
-            "generation".into(),
-            "number accuracy [95% CI]".into(),
-        ],
-        rows,
-    ));
-    let layout = inputs.layout;
-    if layout.classifiers().is_dir() {
-        let acc = |m: &str, l: &str| {
-            std::fs::read_to_string(layout.classifier_record(m, l))
-                .ok()
-                .and_then(|t| serde_json::from_str::<Value>(&t).ok())
-                .and_then(|v| v["test_accuracy"].as_f64())
-                .map_or("n/a".to_owned(), |a| format!("{a:.4}"))
-        };
-        let list = inputs
-            .modalities
-            .iter()
-            .flat_map(|m| ["number", "colour"].map(move |l| (m, l)))
-            .filter(|(m, l)| layout.classifier_record(m, l).is_file())
-            .map(|(m, l)| format!("{m}/{l}: {}", acc(m, l)))
-            .collect();
-        blocks.push(Block::Para(
-            "Test accuracy of the shared classifiers:".into(),
-        ));
-        blocks.push(Block::List(list));
-    }
+    (verdicts, all)
 }
 
 /// The section on the MMVAE over every modality (when the study has more than two): each
@@ -344,10 +299,12 @@ pub fn fusions(
     blocks: &mut Vec<Block>,
     metrics: &[Resolved],
     read: &ReadScalars<'_>,
-) -> anyhow::Result<Vec<BesideRow>> {
+    judge: &JudgeFn<'_>,
+) -> anyhow::Result<(Vec<BesideRow>, Vec<Judged>)> {
     let fusions = &inputs.plan.fusions;
+    let mut judged = Vec::new();
     if fusions.is_empty() {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), judged));
     }
     let pair = inputs.pair();
     let seeds = inputs.plan.seeds;
@@ -404,11 +361,19 @@ pub fn fusions(
         .iter()
         .map(|r| {
             let vs_vae = if r.primary {
-                format!(
-                    "{} ({})",
-                    fmt_test(&r.vs_vae),
-                    outcome_word(&outcome(&r.values, &r.vae, &r.vs_vae, r.better))
-                )
+                let j = Judged::new(
+                    r.claim,
+                    &r.modality,
+                    &r.model,
+                    &r.values,
+                    &r.vae,
+                    &r.vs_vae,
+                    r.better,
+                    judge(&r.model, r.claim, &r.modality),
+                );
+                let word = format!("{} ({})", fmt_test(&r.vs_vae), j.outcome);
+                judged.push(j);
+                word
             } else {
                 fmt_test(&r.vs_vae)
             };
@@ -447,7 +412,7 @@ pub fn fusions(
         .to_vec(),
         table,
     ));
-    Ok(rows)
+    Ok((rows, judged))
 }
 
 /// The configuration, versions and wall times: the report's own time is added to `stages`,
@@ -523,6 +488,7 @@ pub fn configuration(
 
 #[cfg(test)]
 mod tests {
+    use super::super::comparison::summarise;
     use super::*;
     use rensou_api::stats::welch;
 
@@ -541,9 +507,43 @@ mod tests {
         }
     }
 
+    fn adequate(_: &str, _: usize, _: &str) -> Judgement {
+        Judgement::Adequate
+    }
+
     fn says(mmvae: &[f64], vae: &[f64], seeds: usize) -> String {
         let c = comparison(mmvae, vae);
-        verdict(1, &[&c], seeds)
+        verdict(1, &[&c], seeds, &adequate).0
+    }
+
+    #[test]
+    fn a_claim_whose_models_are_at_chance_cannot_be_judged() {
+        let c = comparison(&[0.80, 0.82, 0.79, 0.81], &[0.20, 0.22, 0.19, 0.21]);
+        let at_chance = |model: &str, claim: usize, m: &str| {
+            assert_eq!((model, claim, m), ("mmvae", 1, "oscn"));
+            Judgement::CannotJudge {
+                reason: "MMVAE reconstructions of oscn at chance for number".into(),
+            }
+        };
+        let (v, judged) = verdict(1, &[&c], 4, &at_chance);
+        assert!(
+            v.contains("**cannot be judged** for oscn: MMVAE reconstructions of oscn at chance")
+                && !v.contains("**reproduced**"),
+            "{v}"
+        );
+        assert_eq!(judged[0].outcome, "cannot be judged");
+        let below = |_: &str, _: usize, _: &str| Judgement::BelowAdequate {
+            notes: vec!["MMVAE 0.620".into(), "VAE 0.700".into()],
+        };
+        let (v, judged) = verdict(1, &[&c], 4, &below);
+        assert!(
+            v.contains("**reproduced** for oscn")
+                && v.contains("below adequacy")
+                && v.contains("MMVAE 0.620, VAE 0.700"),
+            "{v}"
+        );
+        assert_eq!(judged[0].outcome, "reproduced");
+        assert!(judged[0].g > 0.0 && judged[0].g_interval.0 < judged[0].g);
     }
 
     #[test]
@@ -607,11 +607,11 @@ mod tests {
     fn a_lower_is_better_metric_reverses_the_direction() {
         let mut c = comparison(&[0.20, 0.22, 0.19, 0.21], &[0.80, 0.82, 0.79, 0.81]);
         c.better = Better::Lower;
-        let v = verdict(1, &[&c], 4);
+        let v = verdict(1, &[&c], 4, &adequate).0;
         assert!(v.contains("**reproduced** for oscn"), "{v}");
         let mut c = comparison(&[0.80, 0.82, 0.79, 0.81], &[0.20, 0.22, 0.19, 0.21]);
         c.better = Better::Lower;
-        let v = verdict(1, &[&c], 4);
+        let v = verdict(1, &[&c], 4, &adequate).0;
         assert!(
             v.contains("**reversed**") && v.contains("lower, which is better"),
             "{v}"
