@@ -4,6 +4,7 @@
 //! RUN/config.toml                      the resolved RunConfig
 //! RUN/metrics.jsonl                    one EpochMetrics JSON line per completed epoch
 //! RUN/grids/epoch-NNN.png              reconstruction / cross-generation grids
+//! RUN/tensorboard/                    TensorBoard event files ([`crate::events`])
 //! RUN/snapshots/epoch-NNN/             the model of an epoch kept for probing ([`crate::snapshot`])
 //! RUN/checkpoints/epoch-NNN/           the last two complete epochs (older ones are removed):
 //!     model.mpk                        model record (named MessagePack, full precision)

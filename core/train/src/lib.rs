@@ -27,6 +27,7 @@ pub mod analysis;
 pub mod checkpoint;
 pub mod config;
 pub mod data;
+pub mod events;
 pub mod grid;
 pub mod memory;
 pub mod snapshot;
@@ -259,6 +260,7 @@ pub fn train<B: AutodiffBackend>(
     let presenters = grid_presenters(config)?;
     open_run_dir(run_dir, config, options.resume)?;
     checkpoint::write_metrics(run_dir, &metrics)?;
+    let mut events = events::RunEvents::open(run_dir)?;
 
     let grid_indices = data.test.grid_indices();
     let grid_bytes: Vec<Vec<u8>> = data
@@ -296,6 +298,7 @@ pub fn train<B: AutodiffBackend>(
         let mut loss_sum = 0.0f64;
         let mut window: Option<Tensor<B::InnerBackend, 1>> = None;
         let mut window_start = 1;
+        let mut window_pairs = 0usize;
         for (s, chunk) in order.chunks(t.batch_size).enumerate() {
             let step = s + 1;
             let xs = data.train.batch::<B>(chunk, device)?;
@@ -303,6 +306,7 @@ pub fn train<B: AutodiffBackend>(
             let (next, loss) = train_step(model, &mut optim, &xs, &objective, lr)?;
             model = next;
             let weighted = loss.mul_scalar(chunk.len() as f64); // [1]
+            window_pairs += chunk.len();
             window = Some(match window.take() {
                 Some(acc) => acc.add(weighted),
                 None => weighted,
@@ -312,6 +316,8 @@ pub fn train<B: AutodiffBackend>(
                     let v: f64 = acc.into_scalar().elem();
                     check_finite("training loss", v, epoch, (window_start, step), last_good)?;
                     loss_sum += v;
+                    events.step((epoch - 1) * steps + step, v / window_pairs.max(1) as f64, lr)?;
+                    window_pairs = 0;
                 }
                 window_start = step + 1;
             }
@@ -370,6 +376,7 @@ pub fn train<B: AutodiffBackend>(
                 grid::render_grid(&valid, &inputs, &grid_bytes, &mut notes, &mut present)?
             {
                 grid::write_png(&png_path, &png)?;
+                events.grid(&png, epoch)?;
             }
             if !grid_notes_shown {
                 for n in &notes {
@@ -404,6 +411,7 @@ pub fn train<B: AutodiffBackend>(
         }
         checkpoint::write_metrics(run_dir, &metrics)?;
         if let Some(m) = metrics.last() {
+            events.epoch(m)?;
             progress.message(&format!(
                 "epoch {epoch}/{}: train loss {:.2}, test loss {:.2}, {:.1} s ({:.0} pairs/s)",
                 t.epochs, m.train_loss, m.test_loss, m.seconds, m.samples_per_s

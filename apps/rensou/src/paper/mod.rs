@@ -48,10 +48,10 @@ const QUICK_WARMUP_STEPS: usize = 100;
 
 /// The standard preset's epochs, batch size, warm-up and probe epochs, chosen from the budget
 /// curves in docs/budget.md.
-const STANDARD_EPOCHS: usize = 8;
+const STANDARD_EPOCHS: usize = 10;
 const STANDARD_BATCH: usize = 128;
 const STANDARD_WARMUP_STEPS: usize = 100;
-const STANDARD_PROBE_EPOCHS: &[usize] = &[1, 2, 4, 6];
+const STANDARD_PROBE_EPOCHS: &[usize] = &[1, 2, 3, 4, 6, 8];
 
 /// The presets of `rensou paper`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]

@@ -462,13 +462,16 @@ pub fn run_task(
     progress.finish();
     let train_seconds = t.elapsed().as_secs_f64();
     let t = Instant::now();
+    // The snapshots first: each probe point logs into the run's TensorBoard files in the order
+    // of its epoch.
+    let snapshots = emergence::probe_snapshots(study, task, progress, keep_going)?;
     let probed = trained || !probes_done(&run_dir);
     if probed {
         progress.message(&format!("[seed {seed}] probing {} ...", task.model.name));
         let probes = probes_for(&task.model, plan, &[])?;
         emergence::run_probes(study, task, &run_dir, probes, progress, keep_going)?;
     }
-    let probed = emergence::probe_snapshots(study, task, progress, keep_going)? > 0 || probed;
+    let probed = snapshots > 0 || probed;
     let probe_seconds = t.elapsed().as_secs_f64();
     if trained || probed {
         let record_path = study.layout().task_record(&task.id);

@@ -336,5 +336,28 @@ pub fn probe_run<B: AutodiffBackend>(
     };
     let text = serde_json::to_string_pretty(&summary).map_err(|e| Error::Data(e.to_string()))?;
     rensou_api::fsutil::write_bytes_atomically(&probes_dir.join("summary.json"), text.as_bytes())?;
+    log_probe_events(run_dir, &probes_dir, summary.probes.keys())?;
     Ok(summary)
+}
+
+/// Logs the declared scalars of `probes` (in `probes_dir`) into the TensorBoard events of the
+/// run that owns `run_dir` ([`crate::events`]), at the epoch of the model probed.
+fn log_probe_events<'a>(
+    run_dir: &Path,
+    probes_dir: &Path,
+    probes: impl Iterator<Item = &'a String>,
+) -> Result<()> {
+    let Some(epoch) = crate::latest_checkpoint(run_dir)?.map(|c| c.state.epoch) else {
+        return Ok(());
+    };
+    let scalars: Vec<(String, rensou_api::probe::Scalars)> = probes
+        .filter_map(|p| {
+            let s = rensou_api::probe::Scalars::read(&probes_dir.join(p)).ok()??;
+            Some((p.clone(), s))
+        })
+        .collect();
+    if scalars.is_empty() {
+        return Ok(());
+    }
+    crate::events::RunEvents::open(&crate::events::owning_run(run_dir))?.probes(epoch, &scalars)
 }
