@@ -5,7 +5,8 @@
 //!
 //! The Python interpreter is `$RENSOU_PYTHON` (default `python3`) and needs the `tensorboard`
 //! package (`pip install tensorboard`, which brings Pillow for decoding the PNGs). Without it
-//! this test fails, unless `RENSOU_SKIP_PYTHON=1`, when it says so and passes.
+//! this test says so and passes, unless `RENSOU_REQUIRE_PYTHON=1` (as CI sets it, like
+//! `RENSOU_REQUIRE_SLURM`), when it fails.
 
 use std::collections::BTreeMap;
 use std::fs::OpenOptions;
@@ -85,19 +86,22 @@ fn log_steps(writer: &mut EventWriter, steps: std::ops::Range<i64>, run: u32) {
 }
 
 /// Runs the TensorBoard reader on `dir`; `None` when Python or TensorBoard is missing and
-/// `RENSOU_SKIP_PYTHON=1` allows skipping.
+/// `RENSOU_REQUIRE_PYTHON=1` does not demand them.
 fn tensorboard_read(dir: &Path) -> Option<Value> {
     let python = std::env::var("RENSOU_PYTHON").unwrap_or_else(|_| "python3".into());
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tensorboard_reader.py");
     let missing = |why: String| {
-        if std::env::var("RENSOU_SKIP_PYTHON").as_deref() == Ok("1") {
-            eprintln!("skipped (RENSOU_SKIP_PYTHON=1): {why}");
-            None
-        } else {
+        if std::env::var("RENSOU_REQUIRE_PYTHON").as_deref() == Ok("1") {
             panic!(
-                "{why}\nInstall TensorBoard for that Python (`pip install tensorboard`), point \
-                 RENSOU_PYTHON at a Python that has it, or set RENSOU_SKIP_PYTHON=1 to skip."
+                "{why}\nInstall TensorBoard for that Python (`pip install tensorboard`) or point \
+                 RENSOU_PYTHON at a Python that has it (RENSOU_REQUIRE_PYTHON=1 demands it)."
             )
+        } else {
+            eprintln!(
+                "skipped: {why} (install TensorBoard, or set RENSOU_PYTHON; \
+                 RENSOU_REQUIRE_PYTHON=1 makes this a failure)"
+            );
+            None
         }
     };
     let output = match Command::new(&python).arg(&script).arg(dir).output() {

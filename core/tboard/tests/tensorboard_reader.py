@@ -11,8 +11,8 @@ Output on stdout:
 Every image's bytes are decoded (with PIL when importable, else the PNG signature and IHDR
 header are checked), and the decoded size is reported beside the size the event states.
 
-Exit status: 0 read; 2 usage; 3 TensorBoard is not importable (the Rust test fails on this
-unless RENSOU_SKIP_PYTHON=1); 4 an image does not decode.
+Exit status: 0 read; 2 usage; 3 TensorBoard is not importable (the Rust test skips on this
+unless RENSOU_REQUIRE_PYTHON=1, when it fails); 4 an image does not decode.
 """
 
 import io
