@@ -88,9 +88,11 @@ fn item_bytes(items: &Bound<'_, PyAny>, shape: &[usize], what: &str) -> PyResult
         .py()
         .import("numpy")?
         .call_method1("asarray", (items, "float32"))?;
-    let a = float
-        .cast::<PyArrayDyn<f32>>()
-        .map_err(|_| fail(format!("{what} takes a numpy array of uint8 or of floats in [0, 1]")))?;
+    let a = float.cast::<PyArrayDyn<f32>>().map_err(|_| {
+        fail(format!(
+            "{what} takes a numpy array of uint8 or of floats in [0, 1]"
+        ))
+    })?;
     let n = check(a.shape())?;
     let values = a.to_vec().map_err(fail)?;
     if let Some(v) = values.iter().find(|v| !(0.0..=1.0).contains(*v)) {
@@ -98,7 +100,10 @@ fn item_bytes(items: &Bound<'_, PyAny>, shape: &[usize], what: &str) -> PyResult
             "{what} takes float items in [0, 1] (or uint8), found {v}"
         )));
     }
-    Ok((values.iter().map(|v| (v * 255.0).round() as u8).collect(), n))
+    Ok((
+        values.iter().map(|v| (v * 255.0).round() as u8).collect(),
+        n,
+    ))
 }
 
 /// A float32 numpy array of `shape` from `values`.
@@ -130,7 +135,11 @@ impl Dataset {
         let file = DatasetFile::open(&path).map_err(fail)?;
         Ok(Dataset {
             modalities: file.modalities().to_vec(),
-            splits: file.splits().iter().map(|s| s.as_str().to_owned()).collect(),
+            splits: file
+                .splits()
+                .iter()
+                .map(|s| s.as_str().to_owned())
+                .collect(),
             path,
         })
     }
@@ -167,7 +176,12 @@ impl Dataset {
 
     /// The items of `modality` in `split`: a `uint8` array `[pairs, *item_shape]`, row `i` of
     /// every modality one pair.
-    fn items<'py>(&self, py: Python<'py>, split: &str, modality: &str) -> PyResult<Bound<'py, PyAny>> {
+    fn items<'py>(
+        &self,
+        py: Python<'py>,
+        split: &str,
+        modality: &str,
+    ) -> PyResult<Bound<'py, PyAny>> {
         let file = self.open()?;
         let set = file.read(self::split(split)?, modality).map_err(fail)?;
         let n = set.data.len() / set.shape.iter().product::<usize>().max(1);
@@ -177,7 +191,12 @@ impl Dataset {
     }
 
     /// The labels of `modality` in `split`: `{name: int64 array [pairs]}`.
-    fn labels<'py>(&self, py: Python<'py>, split: &str, modality: &str) -> PyResult<Bound<'py, PyDict>> {
+    fn labels<'py>(
+        &self,
+        py: Python<'py>,
+        split: &str,
+        modality: &str,
+    ) -> PyResult<Bound<'py, PyDict>> {
         let labels = self
             .open()?
             .read_labels(self::split(split)?, modality)
@@ -321,9 +340,7 @@ impl Run {
         let shape = self.view.item_shape(modality).map_err(fail)?;
         let (bytes, n) = item_bytes(items, &shape, "encode")?;
         let view = &self.view;
-        let latents = py
-            .detach(|| view.encode(modality, &bytes))
-            .map_err(fail)?;
+        let latents = py.detach(|| view.encode(modality, &bytes)).map_err(fail)?;
         let dims = [n, latents.dim];
         let loc = array(py, latents.loc, &dims)?;
         let scale = array(py, latents.scale, &dims)?;
@@ -340,7 +357,9 @@ impl Run {
     ) -> PyResult<Bound<'py, PyAny>> {
         let shape = self.view.item_shape(modality).map_err(fail)?;
         let dim = self.view.latent_dim();
-        let z = py.import("numpy")?.call_method1("asarray", (z, "float32"))?;
+        let z = py
+            .import("numpy")?
+            .call_method1("asarray", (z, "float32"))?;
         let z = z
             .cast::<PyArrayDyn<f32>>()
             .map_err(|_| fail("decode takes a float array of latents [n, latent_dim]"))?;
@@ -355,9 +374,7 @@ impl Run {
         };
         let values = z.to_vec().map_err(fail)?;
         let view = &self.view;
-        let out = py
-            .detach(|| view.decode(modality, &values))
-            .map_err(fail)?;
+        let out = py.detach(|| view.decode(modality, &values)).map_err(fail)?;
         let mut dims = vec![n];
         dims.extend_from_slice(&shape);
         array(py, out, &dims)
@@ -413,4 +430,3 @@ fn _rensou(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }
-

@@ -99,7 +99,10 @@ fn probes_over_training_resume_and_match_with_jobs() {
                 let snap = run.join(format!("snapshots/epoch-{epoch:03}"));
                 assert!(snap.join("probes/cluster/scalars.json").is_file());
                 assert!(snap.join("probes/coherence/scalars.json").is_file());
-                assert!(!snap.join("probes/tsne").exists(), "no t-SNE at probe epochs");
+                assert!(
+                    !snap.join("probes/tsne").exists(),
+                    "no t-SNE at probe epochs"
+                );
                 // Disk stays bounded: the model of a probed snapshot is dropped.
                 assert!(!snap.join("checkpoints").exists(), "{}", snap.display());
             }

@@ -36,7 +36,10 @@ pub fn resolve(
     out.sort_unstable();
     out.dedup();
     if out.len() > MAX_POINTS {
-        bail!("{list_flag} names {} epochs, more than {MAX_POINTS}", out.len());
+        bail!(
+            "{list_flag} names {} epochs, more than {MAX_POINTS}",
+            out.len()
+        );
     }
     if !keep_last {
         out.retain(|&e| e != epochs);
@@ -68,13 +71,24 @@ mod tests {
 
     #[test]
     fn epochs_outside_the_run_are_refused_naming_the_flag() {
-        let e = resolve(&[0], None, 10, true, FLAGS).unwrap_err().to_string();
-        assert!(e.contains("--probe-epochs names epoch 0") && e.contains("1 to 10"), "{e}");
-        let e = resolve(&[11], None, 10, true, FLAGS).unwrap_err().to_string();
+        let e = resolve(&[0], None, 10, true, FLAGS)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("--probe-epochs names epoch 0") && e.contains("1 to 10"),
+            "{e}"
+        );
+        let e = resolve(&[11], None, 10, true, FLAGS)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("epoch 11"), "{e}");
-        let e = resolve(&[], Some(0), 10, true, FLAGS).unwrap_err().to_string();
+        let e = resolve(&[], Some(0), 10, true, FLAGS)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("--probe-every must be at least 1"), "{e}");
-        let e = resolve(&[], Some(1), 100_000, true, FLAGS).unwrap_err().to_string();
+        let e = resolve(&[], Some(1), 100_000, true, FLAGS)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("more than 1000"), "{e}");
     }
 }

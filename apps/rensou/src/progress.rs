@@ -9,6 +9,7 @@ use rensou_api::progress::Progress;
 /// messages are printed as plain lines, so logs keep them.
 pub struct Bars {
     bar: Mutex<Option<ProgressBar>>,
+    prefix: Mutex<String>,
     terminal: bool,
 }
 
@@ -16,6 +17,7 @@ impl Bars {
     pub fn new() -> Self {
         Bars {
             bar: Mutex::new(None),
+            prefix: Mutex::new(String::new()),
             terminal: std::io::IsTerminal::is_terminal(&std::io::stderr()),
         }
     }
@@ -23,6 +25,14 @@ impl Bars {
     fn with_bar(&self, f: impl FnOnce(&mut Option<ProgressBar>)) {
         if let Ok(mut guard) = self.bar.lock() {
             f(&mut guard);
+        }
+    }
+
+    /// Shows `prefix` before every stage's name from now on (e.g. `point 3/6 (epoch 4): `, the
+    /// outer loop of work whose stages the library reports); empty: none.
+    pub fn set_prefix(&self, prefix: &str) {
+        if let Ok(mut p) = self.prefix.lock() {
+            *p = prefix.to_owned();
         }
     }
 
@@ -38,6 +48,7 @@ impl Bars {
 
 impl Progress for Bars {
     fn stage(&self, name: &str, total: Option<u64>) {
+        let prefix = self.prefix.lock().map(|p| p.clone()).unwrap_or_default();
         self.with_bar(|b| {
             if let Some(bar) = b.take() {
                 bar.finish_and_clear();
@@ -56,7 +67,7 @@ impl Progress for Bars {
                 ),
             };
             bar.set_draw_target(ProgressDrawTarget::stderr());
-            bar.set_message(name.to_owned());
+            bar.set_message(format!("{prefix}{name}"));
             *b = Some(bar);
         });
     }

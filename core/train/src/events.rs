@@ -142,7 +142,10 @@ mod tests {
             owning_run(Path::new("/s/runs/m-s0/snapshots/epoch-002")),
             PathBuf::from("/s/runs/m-s0")
         );
-        assert_eq!(owning_run(Path::new("/s/runs/m-s0")), PathBuf::from("/s/runs/m-s0"));
+        assert_eq!(
+            owning_run(Path::new("/s/runs/m-s0")),
+            PathBuf::from("/s/runs/m-s0")
+        );
     }
 
     #[test]

@@ -316,7 +316,11 @@ pub fn train<B: AutodiffBackend>(
                     let v: f64 = acc.into_scalar().elem();
                     check_finite("training loss", v, epoch, (window_start, step), last_good)?;
                     loss_sum += v;
-                    events.step((epoch - 1) * steps + step, v / window_pairs.max(1) as f64, lr)?;
+                    events.step(
+                        (epoch - 1) * steps + step,
+                        v / window_pairs.max(1) as f64,
+                        lr,
+                    )?;
                     window_pairs = 0;
                 }
                 window_start = step + 1;

@@ -52,7 +52,11 @@ pub fn keep(run_dir: &Path, ckpt: &Checkpoint) -> Result<PathBuf> {
     }
     let root = run_dir.join(SNAPSHOTS_DIR);
     fs::create_dir_all(&root).map_err(io("cannot create", &root))?;
-    let tmp = root.join(format!(".{}.tmp-{}", epoch_dir_name(epoch), std::process::id()));
+    let tmp = root.join(format!(
+        ".{}.tmp-{}",
+        epoch_dir_name(epoch),
+        std::process::id()
+    ));
     if tmp.exists() {
         fs::remove_dir_all(&tmp).map_err(io("cannot remove", &tmp))?;
     }

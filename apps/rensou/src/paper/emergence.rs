@@ -113,7 +113,14 @@ pub fn probe_snapshots(
             epochs.len()
         ));
         let probes = probes_for(&task.model, &study.plan, &[SKIPPED_AT_PROBE_EPOCHS])?;
-        run_probes(study, task, &dir, probes, progress, keep_going)?;
+        progress.set_prefix(&format!(
+            "point {}/{} (epoch {epoch}): ",
+            i + 1,
+            epochs.len()
+        ));
+        let result = run_probes(study, task, &dir, probes, progress, keep_going);
+        progress.set_prefix("");
+        result?;
         if probes_done(&dir) {
             snapshot::drop_weights(&dir)?;
         }

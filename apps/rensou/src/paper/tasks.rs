@@ -33,7 +33,7 @@ use serde::{Deserialize, Serialize};
 
 use super::layout::{task_id, StudyLayout};
 use super::{
-    check_fusions, emergence, check_modalities, check_study_dir, ensure_mnist, models, probes_done,
+    check_fusions, check_modalities, check_study_dir, emergence, ensure_mnist, models, probes_done,
     probes_for, report, train_model, ModelKind, PaperArgs, Plan, Preset, Stage,
 };
 use crate::backend;

@@ -234,8 +234,8 @@ pub fn rows(
     for model in models {
         let mods = &model.modalities;
         for label in LABELS {
-            let row = |measure: &str, of: String, values: MeanCi, chance: Option<f64>| {
-                AdequacyRow {
+            let row =
+                |measure: &str, of: String, values: MeanCi, chance: Option<f64>| AdequacyRow {
                     model: model.name.clone(),
                     measure: measure.to_owned(),
                     of,
@@ -243,8 +243,7 @@ pub fn rows(
                     at_chance: chance.and_then(|c| at_chance(&values, c)),
                     values,
                     chance,
-                }
-            };
+                };
             let chance_on = |m: &str| chance.get(label).and_then(|c| c.get(m)).copied();
             for m in mods.iter().filter(|m| chance_on(m).is_some()) {
                 let v = reconstruction(read, &model.name, seeds, label, m);
@@ -260,11 +259,19 @@ pub fn rows(
             if mods.len() > 1 {
                 // Joint coherence has no chance level of its own: a model whose every
                 // modality always shows the same class agrees perfectly.
-                let v = accuracy(read, &model.name, seeds, &format!("joint.{label}"), Of::Model);
+                let v = accuracy(
+                    read,
+                    &model.name,
+                    seeds,
+                    &format!("joint.{label}"),
+                    Of::Model,
+                );
                 rows.push(row("joint", String::new(), v, None));
             }
         }
-        let losses: Vec<f64> = (0..seeds).filter_map(|s| test_loss(&model.name, s)).collect();
+        let losses: Vec<f64> = (0..seeds)
+            .filter_map(|s| test_loss(&model.name, s))
+            .collect();
         rows.push(AdequacyRow {
             model: model.name.clone(),
             measure: "test loss".into(),
@@ -411,7 +418,7 @@ mod tests {
         // The quick preset's MMVAE: reconstructions at chance.
         let mm = ci(&[0.112, 0.109, 0.117]);
         let vae = ci(&[0.63, 0.60, 0.66]);
-        let j = judge("number", "oscn", &[("MMVAE", mm), ("VAE", vae.clone())], chance);
+        let j = judge("number", "oscn", &[("MMVAE", mm), ("VAE", vae)], chance);
         let Judgement::CannotJudge { reason } = j else {
             panic!("{j:?}")
         };
@@ -444,14 +451,14 @@ mod tests {
         let chance = 0.25;
         let mm = ci(&[0.60, 0.62, 0.64]);
         let vae = ci(&[0.95, 0.96, 0.97]);
-        let j = judge("colour", "cmnist", &[("MMVAE", mm), ("VAE", vae.clone())], chance);
+        let j = judge("colour", "cmnist", &[("MMVAE", mm), ("VAE", vae)], chance);
         let Judgement::BelowAdequate { notes } = j else {
             panic!("{j:?}")
         };
         assert_eq!(notes.len(), 2);
         assert!(notes[0].starts_with("MMVAE 0.620 ["), "{notes:?}");
         assert_eq!(
-            judge("colour", "cmnist", &[("MMVAE", vae.clone()), ("VAE", vae)], chance),
+            judge("colour", "cmnist", &[("MMVAE", vae), ("VAE", vae)], chance),
             Judgement::Adequate
         );
         // Exactly at the threshold is adequate.

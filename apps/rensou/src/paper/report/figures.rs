@@ -8,6 +8,7 @@ use rensou_train::read_metrics;
 
 use rensou_plot::{ForestRow, ForestStyle};
 
+use super::adequacy::Judgement;
 use super::comparison::{BesideRow, Judged};
 use super::Inputs;
 use crate::paper::doc::Block;
@@ -106,7 +107,16 @@ pub fn at_a_glance(layout: &StudyLayout, judged: &[Judged]) -> anyhow::Result<Op
                     "cannot be judged" => ForestStyle::Muted,
                     _ => ForestStyle::Neutral,
                 },
-                note: format!("{} (n = {}/{})", j.outcome, j.n.0, j.n.1),
+                note: format!(
+                    "{}{} (n = {}/{})",
+                    j.outcome,
+                    match j.judgement {
+                        Judgement::BelowAdequate { .. } => ", below adequacy",
+                        _ => "",
+                    },
+                    j.n.0,
+                    j.n.1
+                ),
             }
         })
         .collect();

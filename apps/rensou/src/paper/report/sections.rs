@@ -8,8 +8,8 @@ use std::time::Instant;
 use rensou_api::probe::Better;
 use rensou_api::stats::{MeanCi, Welch};
 
-use super::claims::{Resolved, CLAIMS};
 use super::adequacy::{self, Judgement};
+use super::claims::{Resolved, CLAIMS};
 use super::comparison::{
     outcome, rows_beside, BesideRow, Comparison, Judged, Outcome, ReadScalars,
 };
@@ -80,9 +80,9 @@ pub fn verdict(
             let judgement = judge("mmvae", claim, &c.modality);
             let m = &c.modality;
             let mut line = match (&judgement, outcome(&c.mmvae, &c.vae, t, c.better)) {
-                (Judgement::CannotJudge { reason }, _) => format!(
-                    "**cannot be judged** for {m}: {reason} (the test alone: {numbers})"
-                ),
+                (Judgement::CannotJudge { reason }, _) => {
+                    format!("**cannot be judged** for {m}: {reason} (the test alone: {numbers})")
+                }
                 (_, Outcome::NotTestable(why)) => format!("**not testable** for {m} ({why})"),
                 (_, Outcome::Reproduced) => format!("**reproduced** for {m} ({numbers})"),
                 (_, Outcome::Reversed) => format!(
