@@ -79,6 +79,21 @@ fn single_modality_and_config_file() {
     assert!(out.contains("72 pairs"), "{out}");
     let info = ok(&rensou(dir.path(), &["data", "info", "o.h5"]));
     assert!(info.contains("layout = \"free\""), "{info}");
+
+    // Piped into a reader that stops early (`rensou data info o.h5 | head -1`): no panic, no
+    // error line, just the end of the process.
+    let mut child = std::process::Command::new(common::rensou_bin())
+        .args(["data", "info", "o.h5"])
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(!stderr.contains("error"), "{stderr}");
 }
 
 #[test]

@@ -160,6 +160,14 @@ pub mod cli {
     /// Parses the process's arguments, runs the command and reports an error as one line on
     /// stderr; returns the exit code (0, 1 for errors, 2 for usage errors).
     pub fn main() -> ExitCode {
+        // A closed pipe (`rensou data info FILE | head`) ends the process quietly, as for any
+        // command-line tool, instead of a panic on the next write to stdout.
+        #[cfg(unix)]
+        // SAFETY: called once at start-up, before any thread exists; restores the default
+        // action of SIGPIPE, which the Rust runtime sets to ignore.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
         main_from(std::env::args_os())
     }
 
