@@ -73,10 +73,14 @@ fn item_bytes(items: &Bound<'_, PyAny>, shape: &[usize], what: &str) -> PyResult
         if dims.len() == shape.len() + 1 && dims[1..] == *shape {
             return Ok(dims[0]);
         }
+        let item = shape
+            .iter()
+            .map(|d| d.to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
         Err(fail(format!(
-            "{what} takes items of shape [n, {}] (or one item [{}]), got an array of shape {dims:?}",
-            shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", "),
-            shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", "),
+            "{what} takes items of shape [n, {item}] (or one item [{item}]), got an array of \
+             shape {dims:?}"
         )))
     };
     if let Ok(a) = items.cast::<PyArrayDyn<u8>>() {
@@ -104,6 +108,13 @@ fn item_bytes(items: &Bound<'_, PyAny>, shape: &[usize], what: &str) -> PyResult
         values.iter().map(|v| (v * 255.0).round() as u8).collect(),
         n,
     ))
+}
+
+/// The shape `[n, *item_shape]` of `n` items.
+fn batch_shape(n: usize, item_shape: &[usize]) -> Vec<usize> {
+    std::iter::once(n)
+        .chain(item_shape.iter().copied())
+        .collect()
 }
 
 /// A float32 numpy array of `shape` from `values`.
@@ -185,8 +196,7 @@ impl Dataset {
         let file = self.open()?;
         let set = file.read(self::split(split)?, modality).map_err(fail)?;
         let n = set.data.len() / set.shape.iter().product::<usize>().max(1);
-        let mut shape = vec![n];
-        shape.extend_from_slice(&set.shape);
+        let shape = batch_shape(n, &set.shape);
         Ok(PyArray1::from_vec(py, set.data).reshape(shape)?.into_any())
     }
 
@@ -249,8 +259,7 @@ impl Run {
         let p = path.clone();
         let loaded = py.detach(move || -> rensou_api::Result<_> {
             let device = backend::device();
-            let (model, config) = rensou_train::load_run::<Inner>(&p, &device)?;
-            let epoch = rensou_train::latest_checkpoint(&p)?.map_or(0, |c| c.state.epoch);
+            let (model, config, epoch) = rensou_train::load_run_with_epoch::<Inner>(&p, &device)?;
             let description = format!(
                 "{} on {} ({})",
                 config.data.modalities.join("+"),
@@ -375,9 +384,7 @@ impl Run {
         let values = z.to_vec().map_err(fail)?;
         let view = &self.view;
         let out = py.detach(|| view.decode(modality, &values)).map_err(fail)?;
-        let mut dims = vec![n];
-        dims.extend_from_slice(&shape);
-        array(py, out, &dims)
+        array(py, out, &batch_shape(n, &shape))
     }
 
     /// Cross-modal generation: encodes `items` of `source` and decodes the locations as
@@ -399,9 +406,7 @@ impl Run {
                 view.decode(target, &latents.loc)
             })
             .map_err(fail)?;
-        let mut dims = vec![n];
-        dims.extend_from_slice(&target_shape);
-        array(py, out, &dims)
+        array(py, out, &batch_shape(n, &target_shape))
     }
 
     fn __repr__(&self) -> String {

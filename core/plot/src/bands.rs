@@ -9,7 +9,9 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use rensou_api::{Error, Result};
 
-use crate::draw::{check_size, draw_err, font, padded_range, palette, render, snap, tick, titled};
+use crate::draw::{
+    axes_chart, check_size, draw_err, font, padded_range, palette, render, snap, tick, titled,
+};
 
 /// One series with an interval band: mean line and a shaded band from lo to hi at each x.
 #[derive(Debug, Clone, PartialEq)]
@@ -150,27 +152,9 @@ fn draw_bands(
             .chain(reference.map(|r| r.0)),
         0.05,
     );
-    let mut chart = ChartBuilder::on(area)
-        .margin(12)
-        .x_label_area_size(45)
-        .y_label_area_size(65)
-        .build_cartesian_2d(xr.0..xr.1, yr.0..yr.1)
-        .map_err(draw_err)?;
-    let (pw, ph) = chart.plotting_area().dim_in_pixel();
-    chart
-        .configure_mesh()
-        .x_labels((pw / 70).max(2) as usize)
-        .y_labels((ph / 50).max(2) as usize)
-        .x_label_formatter(&|v| tick(&snap(*v, xr.1 - xr.0)))
-        .y_label_formatter(&|v| tick(&snap(*v, yr.1 - yr.0)))
-        .x_desc(x_label)
-        .y_desc(y_label)
-        .axis_desc_style(font(15.0))
-        .label_style(font(12.0))
-        .light_line_style(RGBColor(235, 235, 235))
-        .bold_line_style(RGBColor(215, 215, 215))
-        .draw()
-        .map_err(draw_err)?;
+    let x_tick = |v: &f64| tick(&snap(*v, xr.1 - xr.0));
+    let y_tick = |v: &f64| tick(&snap(*v, yr.1 - yr.0));
+    let mut chart = axes_chart(area, (xr, yr), (x_label, y_label), (&x_tick, &y_tick))?;
     if let Some((y, label)) = reference.filter(|r| r.0.is_finite()) {
         let grey = RGBColor(110, 110, 110);
         chart

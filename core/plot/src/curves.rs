@@ -4,7 +4,7 @@ use plotters::prelude::*;
 
 use rensou_api::Result;
 
-use crate::draw::{draw_err, font, padded_range, palette, render, tick, titled};
+use crate::draw::{axes_chart, draw_err, font, padded_range, palette, render, tick, titled};
 use crate::DEFAULT_SIZE;
 
 /// A line chart of named series, each a polyline of `(x, y)` points with markers, with axis
@@ -32,27 +32,7 @@ pub fn lines_png_sized<S: AsRef<str>>(
     let yr = padded_range(series.iter().flat_map(|(_, s)| s.iter().map(|p| p.1)), 0.05);
     render(size, |root| {
         let area = titled(root, title, 20.0)?;
-        let mut chart = ChartBuilder::on(&area)
-            .margin(12)
-            .x_label_area_size(45)
-            .y_label_area_size(65)
-            .build_cartesian_2d(xr.0..xr.1, yr.0..yr.1)
-            .map_err(draw_err)?;
-        let (pw, ph) = chart.plotting_area().dim_in_pixel();
-        chart
-            .configure_mesh()
-            .x_labels((pw / 70).max(2) as usize)
-            .y_labels((ph / 50).max(2) as usize)
-            .x_label_formatter(&tick)
-            .y_label_formatter(&tick)
-            .x_desc(x_label)
-            .y_desc(y_label)
-            .axis_desc_style(font(15.0))
-            .label_style(font(12.0))
-            .light_line_style(RGBColor(235, 235, 235))
-            .bold_line_style(RGBColor(215, 215, 215))
-            .draw()
-            .map_err(draw_err)?;
+        let mut chart = axes_chart(&area, (xr, yr), (x_label, y_label), (&tick, &tick))?;
         for (k, (name, points)) in series.iter().enumerate() {
             let colour = palette(k);
             let pts: Vec<(f64, f64)> = points.iter().filter(finite).copied().collect();

@@ -4,6 +4,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Once;
 
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -184,6 +185,42 @@ pub(crate) fn snap(v: f64, span: f64) -> f64 {
     } else {
         v
     }
+}
+
+/// How an axis writes its tick labels.
+pub(crate) type TickFormat<'a> = dyn Fn(&f64) -> String + 'a;
+
+/// The Cartesian chart of the line figures ([`crate::lines_png`], [`crate::bands_png`]) over
+/// `xr` x `yr` on `area`: the same margins, a light grid with a tick every 70 px across and
+/// 50 px up, tick labels from `x_tick` and `y_tick`, and the axis titles.
+pub(crate) fn axes_chart<'a, 'b>(
+    area: &'a DrawingArea<BitMapBackend<'b>, Shift>,
+    (xr, yr): ((f64, f64), (f64, f64)),
+    (x_label, y_label): (&str, &str),
+    (x_tick, y_tick): (&TickFormat<'_>, &TickFormat<'_>),
+) -> Result<ChartContext<'a, BitMapBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>> {
+    let mut chart = ChartBuilder::on(area)
+        .margin(12)
+        .x_label_area_size(45)
+        .y_label_area_size(65)
+        .build_cartesian_2d(xr.0..xr.1, yr.0..yr.1)
+        .map_err(draw_err)?;
+    let (pw, ph) = chart.plotting_area().dim_in_pixel();
+    chart
+        .configure_mesh()
+        .x_labels((pw / 70).max(2) as usize)
+        .y_labels((ph / 50).max(2) as usize)
+        .x_label_formatter(x_tick)
+        .y_label_formatter(y_tick)
+        .x_desc(x_label)
+        .y_desc(y_label)
+        .axis_desc_style(font(15.0))
+        .label_style(font(12.0))
+        .light_line_style(RGBColor(235, 235, 235))
+        .bold_line_style(RGBColor(215, 215, 215))
+        .draw()
+        .map_err(draw_err)?;
+    Ok(chart)
 }
 
 /// Draws `title` centred at the top of `area` at up to `size` points, smaller if it would not

@@ -418,8 +418,16 @@ pub fn new_state(epoch: usize, metrics: Vec<EpochMetrics>, config: RunConfig) ->
 /// Rebuilds the trained model of a run: the model from the config stored with its last
 /// complete checkpoint (the one its parameters were trained under), the data file from
 /// `RUN/config.toml` (which a resumed run may change). For inference and analyses (any
-/// backend, no optimizer).
+/// backend, no optimizer). [`load_run_with_epoch`] also says which epoch it loaded.
 pub fn load_run<B: Backend>(run_dir: &Path, device: &B::Device) -> Result<(Model<B>, RunConfig)> {
+    load_run_with_epoch(run_dir, device).map(|(model, config, _)| (model, config))
+}
+
+/// [`load_run`], with the epoch of the checkpoint loaded.
+pub fn load_run_with_epoch<B: Backend>(
+    run_dir: &Path,
+    device: &B::Device,
+) -> Result<(Model<B>, RunConfig, usize)> {
     let mut config = RunConfig::read(&run_dir.join(RUN_CONFIG_FILE))?;
     let checkpoint = latest_checkpoint(run_dir)?.ok_or_else(|| Error::NoCheckpoint {
         dir: run_dir.to_path_buf(),
@@ -437,5 +445,5 @@ pub fn load_run<B: Backend>(run_dir: &Path, device: &B::Device) -> Result<(Model
     )?;
     let model = config.model.init::<B>(device)?;
     let model = checkpoint.load_model::<B, _>(model, device)?;
-    Ok((model, config))
+    Ok((model, config, checkpoint.state.epoch))
 }

@@ -42,8 +42,8 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{ElementConversion, Tensor};
 
 pub use checkpoint::{
-    grid_path, latest_checkpoint, load_run, read_metrics, Checkpoint, CheckpointState,
-    EpochMetrics, CHECKPOINTS_DIR, GRIDS_DIR, METRICS_FILE,
+    grid_path, latest_checkpoint, load_run, load_run_with_epoch, read_metrics, Checkpoint,
+    CheckpointState, EpochMetrics, CHECKPOINTS_DIR, GRIDS_DIR, METRICS_FILE,
 };
 pub use config::{
     DataConfig, DataSpec, ModalitySpec, ModelSpec, NetChoice, NetSpec, Overrides, PriorSpec,

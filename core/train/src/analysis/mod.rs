@@ -17,7 +17,7 @@ use serde::Serialize;
 
 pub use classifier::{classifier_files, CachedClassifiers, ClassifierConfig, LabelClassifier};
 
-use crate::{load_run, Model};
+use crate::{load_run_with_epoch, Model};
 use rensou_api::probe::{run_probes, Latents, ModelView, ProbeConfig, ProbeData};
 use rensou_api::progress::Progress;
 use rensou_api::{Error, Result, Split};
@@ -265,7 +265,7 @@ pub fn probe_run<B: AutodiffBackend>(
     backend_name: &str,
     progress: &dyn Progress,
 ) -> Result<ProbeRunSummary> {
-    let (model, config) = load_run::<B::InnerBackend>(run_dir, device)
+    let (model, config, epoch) = load_run_with_epoch::<B::InnerBackend>(run_dir, device)
         .map_err(|e| Error::Data(format!("cannot load the run in {}: {e}", run_dir.display())))?;
     let description = format!(
         "{} on {} ({backend_name}, {device:?})",
@@ -336,20 +336,18 @@ pub fn probe_run<B: AutodiffBackend>(
     };
     let text = serde_json::to_string_pretty(&summary).map_err(|e| Error::Data(e.to_string()))?;
     rensou_api::fsutil::write_bytes_atomically(&probes_dir.join("summary.json"), text.as_bytes())?;
-    log_probe_events(run_dir, &probes_dir, summary.probes.keys())?;
+    log_probe_events(run_dir, epoch, &probes_dir, summary.probes.keys())?;
     Ok(summary)
 }
 
 /// Logs the declared scalars of `probes` (in `probes_dir`) into the TensorBoard events of the
-/// run that owns `run_dir` ([`crate::events`]), at the epoch of the model probed.
+/// run that owns `run_dir` ([`crate::events`]), at `epoch`, the epoch of the model probed.
 fn log_probe_events<'a>(
     run_dir: &Path,
+    epoch: usize,
     probes_dir: &Path,
     probes: impl Iterator<Item = &'a String>,
 ) -> Result<()> {
-    let Some(epoch) = crate::latest_checkpoint(run_dir)?.map(|c| c.state.epoch) else {
-        return Ok(());
-    };
     let scalars: Vec<(String, rensou_api::probe::Scalars)> = probes
         .filter_map(|p| {
             let s = rensou_api::probe::Scalars::read(&probes_dir.join(p)).ok()??;

@@ -75,13 +75,17 @@ fn models_with<'a>(models: &'a [ModelKind], m: &str) -> Vec<&'a ModelKind> {
         .collect()
 }
 
-/// Reads one model's curve of `w` at `epochs` across `seeds`.
-fn curve(inputs: &Inputs<'_>, model: &str, w: &Wanted<'_>, epochs: &[usize]) -> Vec<Point> {
+/// Reads one model's curve of `w` at `epochs` across `seeds`; `pairs` is the model's training
+/// pairs per epoch, where known.
+fn curve(
+    inputs: &Inputs<'_>,
+    model: &str,
+    pairs: Option<usize>,
+    w: &Wanted<'_>,
+    epochs: &[usize],
+) -> Vec<Point> {
     let layout = inputs.layout;
     let last = inputs.plan.epochs;
-    let pairs = rensou_train::read_metrics(&layout.run_dir(&task_id(model, 0)))
-        .ok()
-        .and_then(|m| m.first().map(|e| e.train_pairs));
     epochs
         .iter()
         .map(|&epoch| {
@@ -159,6 +163,20 @@ pub fn series(inputs: &Inputs<'_>, metrics: &[Resolved], epochs: &[usize]) -> Ve
             ));
         }
     }
+    // Training pairs per epoch, from seed 0's metrics, read once per model.
+    let pairs: Vec<Option<usize>> = inputs
+        .models
+        .iter()
+        .map(|m| {
+            rensou_train::read_metrics(&inputs.layout.run_dir(&task_id(&m.name, 0)))
+                .ok()
+                .and_then(|metrics| metrics.first().map(|e| e.train_pairs))
+        })
+        .collect();
+    let pairs_of = |name: &str| {
+        let i = inputs.models.iter().position(|m| m.name == name)?;
+        pairs[i]
+    };
     let mut out = Vec::new();
     for (w, models) in &wanted {
         for model in models {
@@ -168,7 +186,7 @@ pub fn series(inputs: &Inputs<'_>, metrics: &[Resolved], epochs: &[usize]) -> Ve
                 description: w.description.clone(),
                 of: w.of_name.clone(),
                 model: model.name.clone(),
-                points: curve(inputs, &model.name, w, epochs),
+                points: curve(inputs, &model.name, pairs_of(&model.name), w, epochs),
             });
         }
     }
