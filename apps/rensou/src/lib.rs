@@ -30,7 +30,10 @@ use rensou_tsne as _;
 pub mod backend;
 mod bench_cmd;
 mod data_cmd;
+mod doctor;
 mod epoch_list;
+#[cfg(feature = "gpu")]
+pub mod gpu;
 mod paper;
 mod probe_cmd;
 mod progress;
@@ -42,7 +45,7 @@ pub mod cli {
 
     use clap::{Parser, Subcommand};
 
-    use crate::{bench_cmd, data_cmd, paper, probe_cmd, train_cmd};
+    use crate::{bench_cmd, data_cmd, doctor, paper, probe_cmd, train_cmd};
 
     /// Multimodal deep generative models and the number-sense study.
     #[derive(Parser)]
@@ -69,6 +72,9 @@ pub mod cli {
         /// Benchmarks (training throughput, beside the PyTorch reference).
         #[command(subcommand)]
         Bench(bench_cmd::BenchCommand),
+        /// Check this build on this machine: backend, devices, driver libraries, then a matmul,
+        /// an autodiff step and the paper's training step, each timed, under a stall watchdog.
+        Doctor(doctor::DoctorArgs),
     }
 
     /// Runs a parsed command line.
@@ -80,6 +86,7 @@ pub mod cli {
             Command::Paper(args) => paper::run(*args),
             Command::Train(args) => train_cmd::run(args),
             Command::Bench(cmd) => bench_cmd::run(cmd),
+            Command::Doctor(args) => doctor::run(args),
         }
     }
 

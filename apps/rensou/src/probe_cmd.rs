@@ -104,7 +104,7 @@ pub fn run(args: ProbeArgs) -> anyhow::Result<()> {
     }
     let mut file = read_probe_file(args.config.as_deref())?;
     let probes = select_probes(&args.probes, &mut file)?;
-    let device = backend::device();
+    let device = backend::try_device()?;
     eprintln!("backend: {}", backend::describe(&device));
     let bars = Bars::new();
     let summary = probe_run::<backend::Train>(

@@ -179,7 +179,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     } else {
         new_config(&args)?
     };
-    let device = backend::device();
+    let device = backend::try_device()?;
     let bars = Bars::new();
     let t = &config.training;
     eprintln!("backend: {}", backend::describe(&device));

@@ -3,10 +3,13 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
+use std::time::Duration;
 
-use common::{fails, ok, rensou, spawn_lock, train_args as args, write_config, write_tiny};
+use common::{
+    fails, kill_after_checkpoint, ok, rensou, spawn_lock, train_args as args, write_config,
+    write_tiny,
+};
 
 fn metrics_epochs(run: &Path) -> Vec<u64> {
     let text = std::fs::read_to_string(run.join("metrics.jsonl")).expect("metrics.jsonl");
@@ -84,42 +87,14 @@ fn killed_run_resumes_from_its_last_complete_epoch() {
     let dir = tempfile::tempdir().expect("tempdir");
     write_tiny(dir.path());
     write_config(dir.path());
-    let mut child = {
-        let _spawning = spawn_lock();
-        Command::new(env!("CARGO_BIN_EXE_rensou"))
-            .current_dir(dir.path())
-            .args(args(&[
-                "--out",
-                "run",
-                "--epochs",
-                "100000",
-                "--grid-every",
-                "0",
-            ]))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn rensou")
-    };
     let run = dir.path().join("run");
-    let start = Instant::now();
-    let reached = loop {
-        let done = std::fs::read_dir(run.join("checkpoints"))
-            .map(|d| {
-                d.flatten()
-                    .any(|e| e.file_name().to_string_lossy().as_ref() >= "epoch-003")
-            })
-            .unwrap_or(false);
-        if done {
-            break true;
-        }
-        if start.elapsed() > Duration::from_secs(120) {
-            break false;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    child.kill().expect("SIGKILL"); // SIGKILL on Unix: no chance to clean up
-    let _ = child.wait();
+    let reached = kill_after_checkpoint(
+        dir.path(),
+        &args(&["--out", "run", "--epochs", "100000", "--grid-every", "0"]),
+        &run,
+        "epoch-003",
+        Duration::from_secs(120),
+    );
     assert!(reached, "no checkpoint within two minutes");
 
     let latest = rensou_train::latest_checkpoint(&run)

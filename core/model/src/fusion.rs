@@ -18,8 +18,8 @@
 //! burn modules cannot be type-erased, so the binary cannot ask a plugin for "your fusion on my
 //! backend" unless that instantiation exists. [`fusion_table`] creates it: its body (compiled in
 //! this crate, with this crate's features) instantiates the plugin's math for every backend
-//! rensou can run on — burn-flex (feature `flex`, default) and burn-cuda (feature `cuda`), each
-//! with and without autodiff. A fusion asked of another backend is an error naming it.
+//! rensou can run on — burn-flex (feature `flex`, default), burn-cuda (feature `cuda`) and
+//! burn-wgpu (feature `wgpu`), each with and without autodiff. A fusion asked of another backend is an error naming it.
 
 use std::any::{Any, TypeId};
 use std::collections::VecDeque;
@@ -409,7 +409,7 @@ impl FusionTable {
 }
 
 /// The constructors of fusion `F` for every backend rensou runs on (burn-flex with feature
-/// `flex`, burn-cuda with feature `cuda`; each with and without autodiff). Put it in the
+/// `flex`, burn-cuda with feature `cuda`, burn-wgpu with feature `wgpu`; each with and without autodiff). Put it in the
 /// plugin's record: `table: fusion_table::<MyFusion>`.
 pub fn fusion_table<F: FusionMath>() -> FusionTable {
     let table = FusionTable::default();
@@ -421,6 +421,10 @@ pub fn fusion_table<F: FusionMath>() -> FusionTable {
     let table = table
         .with::<burn_cuda::Cuda, F>()
         .with::<burn::backend::Autodiff<burn_cuda::Cuda>, F>();
+    #[cfg(feature = "wgpu")]
+    let table = table
+        .with::<burn_wgpu::Wgpu, F>()
+        .with::<burn::backend::Autodiff<burn_wgpu::Wgpu>, F>();
     table
 }
 

@@ -108,61 +108,67 @@ pub fn to_vec<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f64> {
     t.into_data().iter::<f64>().collect()
 }
 
-fn set_linear(lin: &mut Linear<TestBackend>, params: &BTreeMap<String, Stored>, prefix: &str) {
-    let device = Default::default();
+fn set_linear<B: Backend>(
+    lin: &mut Linear<B>,
+    params: &BTreeMap<String, Stored>,
+    prefix: &str,
+    device: &B::Device,
+) {
     let w = &params[&format!("{prefix}.weight")];
     let b = &params[&format!("{prefix}.bias")];
     let (out, inp) = (w.shape[0], w.shape[1]);
     // PyTorch stores [out, in]; burn [in, out].
-    let weight = tensor::<TestBackend, 2>(&w.data, [out, inp], &device).transpose();
+    let weight = tensor::<B, 2>(&w.data, [out, inp], device).transpose();
     lin.weight = Param::from_tensor(weight);
-    lin.bias = Some(Param::from_tensor(tensor::<TestBackend, 1>(
-        &b.data,
-        [out],
-        &device,
-    )));
+    lin.bias = Some(Param::from_tensor(tensor::<B, 1>(&b.data, [out], device)));
 }
+
+/// The built-in model on backend `B`.
+pub type ModelOn<B> = Mmvae<B, AnyEncoder<B>, AnyDecoder<B>>;
 
 /// Builds the case's model and loads its weights.
 pub fn build_model(case: &Case) -> Model {
-    let device = Default::default();
-    let mut model = case
-        .config
-        .init::<TestBackend>(&device)
-        .expect("valid config");
+    build_model_on::<TestBackend>(case, &Default::default())
+}
+
+/// [`build_model`] on backend `B`'s `device`.
+pub fn build_model_on<B: AutodiffBackend>(case: &Case, device: &B::Device) -> ModelOn<B> {
+    let mut model = case.config.init::<B>(device).expect("valid config");
     for (m, enc) in model.encoders.iter_mut().enumerate() {
         let AnyEncoder::Mlp(enc) = enc else {
             panic!("mlp expected")
         };
         for (i, lin) in enc.hidden.iter_mut().enumerate() {
-            set_linear(lin, &case.params, &format!("enc{m}.hidden{i}"));
+            set_linear(lin, &case.params, &format!("enc{m}.hidden{i}"), device);
         }
-        set_linear(&mut enc.loc, &case.params, &format!("enc{m}.loc"));
-        set_linear(&mut enc.scale, &case.params, &format!("enc{m}.scale"));
+        set_linear(&mut enc.loc, &case.params, &format!("enc{m}.loc"), device);
+        set_linear(
+            &mut enc.scale,
+            &case.params,
+            &format!("enc{m}.scale"),
+            device,
+        );
     }
     for (m, dec) in model.decoders.iter_mut().enumerate() {
         let AnyDecoder::Mlp(dec) = dec else {
             panic!("mlp expected")
         };
         for (i, lin) in dec.hidden.iter_mut().enumerate() {
-            set_linear(lin, &case.params, &format!("dec{m}.hidden{i}"));
+            set_linear(lin, &case.params, &format!("dec{m}.hidden{i}"), device);
         }
-        set_linear(&mut dec.out, &case.params, &format!("dec{m}.out"));
+        set_linear(&mut dec.out, &case.params, &format!("dec{m}.out"), device);
     }
     let theta = &case.params["prior_theta"];
-    model.prior_theta = Param::from_tensor(tensor::<TestBackend, 2>(
-        &theta.data,
-        [1, theta.shape[1]],
-        &device,
-    ));
+    model.prior_theta =
+        Param::from_tensor(tensor::<B, 2>(&theta.data, [1, theta.shape[1]], device));
     // A fusion's own parameters are stored as `fusion{i}`.
     if let Some(params) = model.fusion_params.as_mut() {
         for (i, p) in params.iter_mut().enumerate() {
             let stored = &case.params[&format!("fusion{i}")];
-            *p = Param::from_tensor(tensor::<TestBackend, 2>(
+            *p = Param::from_tensor(tensor::<B, 2>(
                 &stored.data,
                 [stored.shape[0], stored.shape[1]],
-                &device,
+                device,
             ));
         }
     }
@@ -171,38 +177,46 @@ pub fn build_model(case: &Case) -> Model {
 
 /// The case's inputs, one `[batch, features_m]` per modality.
 pub fn inputs(case: &Case) -> Vec<Tensor<TestBackend, 2>> {
-    let device = Default::default();
+    inputs_on::<TestBackend>(case, &Default::default())
+}
+
+/// [`inputs`] on backend `B`'s `device`.
+pub fn inputs_on<B: Backend>(case: &Case, device: &B::Device) -> Vec<Tensor<B, 2>> {
     case.x
         .iter()
-        .map(|x| tensor::<TestBackend, 2>(x, [case.batch, x.len() / case.batch], &device))
+        .map(|x| tensor::<B, 2>(x, [case.batch, x.len() / case.batch], device))
         .collect()
 }
 
 /// The case's standard-noise tensors in stored order, each `[K, batch, n]` (`n` from its
 /// length: the latent size, or a fusion's private size).
 pub fn noise(case: &Case) -> Vec<Tensor<TestBackend, 3>> {
-    let device = Default::default();
+    noise_on::<TestBackend>(case, &Default::default())
+}
+
+/// [`noise`] on backend `B`'s `device`.
+pub fn noise_on<B: Backend>(case: &Case, device: &B::Device) -> Vec<Tensor<B, 3>> {
     let (k, batch) = (case.k, case.batch);
     case.noise
         .iter()
-        .map(|e| tensor::<TestBackend, 3>(e, [k, batch, e.len() / (k * batch)], &device))
+        .map(|e| tensor::<B, 3>(e, [k, batch, e.len() / (k * batch)], device))
         .collect()
 }
 
-fn linear_grads(
-    lin: &Linear<TestBackend>,
+fn linear_grads<B: AutodiffBackend>(
+    lin: &Linear<B>,
     grads: &GradientsParams,
     prefix: &str,
     out: &mut BTreeMap<String, Vec<f64>>,
 ) {
     let w = grads
-        .get::<Inner, 2>(lin.weight.id)
+        .get::<B::InnerBackend, 2>(lin.weight.id)
         .map(|g| to_vec(g.transpose()))
         .unwrap_or_else(|| vec![0.0; lin.weight.val().shape().num_elements()]);
     out.insert(format!("{prefix}.weight"), w);
     if let Some(bias) = &lin.bias {
         let b = grads
-            .get::<Inner, 1>(bias.id)
+            .get::<B::InnerBackend, 1>(bias.id)
             .map(to_vec)
             .unwrap_or_else(|| vec![0.0; bias.val().shape().num_elements()]);
         out.insert(format!("{prefix}.bias"), b);
@@ -210,7 +224,10 @@ fn linear_grads(
 }
 
 /// Every parameter's gradient under the fixture's names, in PyTorch layout (zeros if absent).
-pub fn named_grads(model: &Model, grads: &GradientsParams) -> BTreeMap<String, Vec<f64>> {
+pub fn named_grads<B: AutodiffBackend>(
+    model: &ModelOn<B>,
+    grads: &GradientsParams,
+) -> BTreeMap<String, Vec<f64>> {
     let mut out = BTreeMap::new();
     for (m, enc) in model.encoders.iter().enumerate() {
         let AnyEncoder::Mlp(enc) = enc else {
@@ -232,13 +249,13 @@ pub fn named_grads(model: &Model, grads: &GradientsParams) -> BTreeMap<String, V
         linear_grads(&dec.out, grads, &format!("dec{m}.out"), &mut out);
     }
     let theta = grads
-        .get::<Inner, 2>(model.prior_theta.id)
+        .get::<B::InnerBackend, 2>(model.prior_theta.id)
         .map(to_vec)
         .unwrap_or_else(|| vec![0.0; model.latent_dim()]);
     out.insert("prior_theta".into(), theta);
     for (i, p) in model.fusion_params.iter().flatten().enumerate() {
         let g = grads
-            .get::<Inner, 2>(p.id)
+            .get::<B::InnerBackend, 2>(p.id)
             .map(to_vec)
             .unwrap_or_else(|| vec![0.0; p.val().shape().num_elements()]);
         out.insert(format!("fusion{i}"), g);
@@ -343,47 +360,82 @@ pub fn objective_from_name(name: &str, k: usize) -> ObjectiveConfig {
 /// Every case and objective of the fixture at `path` (which must hold `cases` cases): per-item
 /// values, loss and parameter gradients against the PyTorch reference.
 pub fn check_values_and_gradients_match_pytorch(path: &str, cases: usize) {
+    check_fixture_on::<TestBackend>(path, cases, &Default::default(), Tolerance::CPU);
+}
+
+/// How close a backend's values and gradients must come to a fixture's:
+/// `|got - want| <= rtol * |want| + atol` (for gradients, `atol` times the parameter's largest
+/// reference gradient, at least 1e-3).
+#[derive(Clone, Copy, Debug)]
+pub struct Tolerance {
+    /// Relative tolerance.
+    pub rtol: f64,
+    /// Absolute tolerance.
+    pub atol: f64,
+}
+
+impl Tolerance {
+    /// The CPU backend's (f32 throughout, PyTorch's reference in f64).
+    pub const CPU: Tolerance = Tolerance {
+        rtol: 1e-4,
+        atol: 1e-5,
+    };
+}
+
+/// [`check_values_and_gradients_match_pytorch`] on backend `B`'s `device`, within `tol`.
+/// Returns the largest relative error seen (`|got - want| / (|want| + atol)`), for reports.
+pub fn check_fixture_on<B: AutodiffBackend>(
+    path: &str,
+    cases: usize,
+    device: &B::Device,
+    tol: Tolerance,
+) -> f64 {
     let fixture = load_fixture(path);
     assert_eq!(fixture.cases.len(), cases, "{path}: number of cases");
+    let mut worst = 0.0f64;
+    let mut check = |what: &str, got: &[f64], want: &[f64], atol: f64| {
+        assert_close(what, got, want, tol.rtol, atol);
+        for (g, w) in got.iter().zip(want) {
+            worst = worst.max((g - w).abs() / (w.abs() + atol));
+        }
+    };
     for case in &fixture.cases {
-        let model = build_model(case);
-        let xs = inputs(case);
+        let model = build_model_on::<B>(case, device);
+        let xs = inputs_on::<B>(case, device);
         for (name, reference) in &case.objectives {
             let objective = objective_from_name(name, case.k);
             let what = format!("{}/{name}", case.name);
 
             let out = model
-                .objective_with_noise(&xs, &objective, Some(noise(case)))
+                .objective_with_noise(&xs, &objective, Some(noise_on::<B>(case, device)))
                 .expect("objective runs");
-            assert_close(
+            check(
                 &format!("{what} per item"),
                 &to_vec(out.value),
                 &reference.per_item,
-                1e-4,
-                1e-5,
+                tol.atol,
             );
 
             let (loss, grads) = model
-                .loss_and_grads_with_noise(&xs, &objective, Some(noise(case)))
+                .loss_and_grads_with_noise(&xs, &objective, Some(noise_on::<B>(case, device)))
                 .expect("gradients");
-            assert_close(
+            check(
                 &format!("{what} loss"),
                 &to_vec(loss),
                 &[-reference.value],
-                1e-4,
-                1e-5,
+                tol.atol,
             );
             let got = named_grads(&model, &grads);
             for (param, expected) in &reference.grads {
                 let scale = expected.iter().fold(0.0f64, |a, v| a.max(v.abs()));
-                assert_close(
+                check(
                     &format!("{what} d/d {param}"),
                     &got[param],
                     expected,
-                    1e-4,
-                    1e-5 * scale.max(1e-3),
+                    tol.atol * scale.max(1e-3),
                 );
             }
         }
     }
+    worst
 }

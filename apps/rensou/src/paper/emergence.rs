@@ -35,7 +35,7 @@ pub fn run_probes(
     progress: &Bars,
     keep_going: bool,
 ) -> anyhow::Result<()> {
-    let device = backend::device();
+    let device = backend::try_device()?;
     let summary = probe_run::<backend::Train>(
         dir,
         ProbeRunOptions {

@@ -546,7 +546,7 @@ fn train_model(
         }
     }
     progress.message(&format!("[seed {seed}] training {} ...", model.name));
-    let device = backend::device();
+    let device = backend::try_device()?;
     train::train::<backend::Train>(
         &config,
         run_dir,
@@ -638,7 +638,7 @@ fn run_study(args: PaperArgs) -> anyhow::Result<()> {
     let start = Instant::now();
     let parallel = tasks::Parallelism::from_args(&args)?;
     let study = tasks::Study::prepare(&args)?;
-    let backend_line = backend::describe(&backend::device());
+    let backend_line = backend::describe(&backend::try_device()?);
     eprintln!("backend: {backend_line}");
     eprintln!(
         "paper ({:?} preset): {} seeds x {} models = {} tasks, {} epochs, K = {}, {} -> {}{}",

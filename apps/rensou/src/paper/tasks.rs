@@ -710,7 +710,7 @@ pub fn write_report(
         }
     }
     let missing = study.missing();
-    let backend_line = backend::describe(&backend::device());
+    let backend_line = backend::describe(&backend::try_device()?);
     let inputs = report::Inputs {
         layout: &layout,
         plan: &study.plan,
@@ -748,7 +748,7 @@ pub fn plan_command(args: &PaperArgs) -> anyhow::Result<()> {
 pub fn run_task_command(args: &RunTaskArgs) -> anyhow::Result<()> {
     let study = Study::load(&args.out)?;
     let task = study.task(&args.task)?;
-    let device = backend::device();
+    let device = backend::try_device()?;
     eprintln!(
         "backend: {}; task {} ({} of {}) of {}",
         backend::describe(&device),

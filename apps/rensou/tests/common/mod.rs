@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use rensou_api::modality::{ItemSet, LabelSpec, Split};
 use rensou_store::{write_dataset, DatasetContents, Provenance};
@@ -211,4 +212,62 @@ pub fn refused_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> String {
     let after = snapshot(dir);
     assert_eq!(before, after, "`rensou {}` changed files", args.join(" "));
     e
+}
+
+/// Starts `rensou args...` in `dir` (output discarded), waits until `run/checkpoints` holds a
+/// checkpoint named `epoch` (`epoch-003`) or later, then kills it with SIGKILL (no chance to
+/// clean up). Returns whether the checkpoint appeared within `limit`.
+pub fn kill_after_checkpoint(
+    dir: &Path,
+    args: &[&str],
+    run: &Path,
+    epoch: &str,
+    limit: Duration,
+) -> bool {
+    let mut child = {
+        let _spawning = spawn_lock();
+        Command::new(env!("CARGO_BIN_EXE_rensou"))
+            .current_dir(dir)
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn rensou")
+    };
+    let start = Instant::now();
+    let reached = loop {
+        let done = std::fs::read_dir(run.join("checkpoints"))
+            .map(|d| {
+                d.flatten()
+                    .any(|e| e.file_name().to_string_lossy().as_ref() >= epoch)
+            })
+            .unwrap_or(false);
+        if done || start.elapsed() > limit {
+            break done;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+    reached
+}
+
+/// `rensou doctor`'s output passed every stage named (each on an `ok` line) and its verdict
+/// is OK and names this build's backend.
+pub fn assert_doctor_passed(text: &str, stages: &[&str]) {
+    let verdict = text
+        .lines()
+        .find(|l| l.starts_with("verdict:"))
+        .unwrap_or_else(|| panic!("no verdict: {text}"));
+    assert!(
+        verdict.starts_with("verdict: OK") && verdict.contains(rensou::backend::NAME),
+        "{text}"
+    );
+    for stage in stages {
+        assert!(
+            text.lines()
+                .any(|l| l.trim_start().starts_with("ok") && l.contains(stage)),
+            "{stage}: {text}"
+        );
+    }
 }
