@@ -114,7 +114,8 @@ pub struct PaperArgs {
     /// with the CPU threads divided among them (1: one after another, in this process).
     #[arg(long, default_value_t = 1)]
     pub jobs: usize,
-    /// GPUs to run on, one task per GPU at a time (CUDA build only), e.g. `0,1,2,3`.
+    /// GPUs to run on, one task per GPU at a time (GPU builds only: CUDA device N, wgpu discrete
+    /// GPU N), e.g. `0,1,2,3`.
     #[arg(long, value_delimiter = ',')]
     pub devices: Option<Vec<usize>>,
     /// Epochs at which every model's probes also run (besides the last epoch), for the report's

@@ -513,8 +513,8 @@ impl Parallelism {
         if let Some(devices) = &args.devices {
             if !backend::IS_GPU {
                 bail!(
-                    "--devices needs the CUDA build (cargo build --release --features cuda); \
-                     on the CPU use --jobs N"
+                    "--devices needs a GPU build (cargo build --release --features cuda, or \
+                     --features wgpu); on the CPU use --jobs N"
                 );
             }
             if devices.is_empty() {
